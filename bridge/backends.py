@@ -1,0 +1,145 @@
+"""Build the PennyLane device a profile describes.
+
+This is the only module that knows how a profile maps onto PennyLane and pennylane-qiskit devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pennylane as qml
+
+from bridge.exceptions import ProfileError
+from bridge.profiles import Profile, load_profile
+
+
+def fake_backend(name: str) -> Any:
+    """Instantiate a backend of ``qiskit_ibm_runtime.fake_provider`` by class name (``"FakeManilaV2"``).
+
+    Raises:
+        ProfileError: no such fake backend (the message lists a few that exist).
+    """
+    from qiskit_ibm_runtime import fake_provider
+
+    cls = getattr(fake_provider, name, None)
+    if cls is None or not isinstance(cls, type):
+        known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and n.endswith("V2"))
+        raise ProfileError(f"unknown fake IBM backend {name!r}; choose one of "
+                           f"qiskit_ibm_runtime.fake_provider's backends: {', '.join(known)}")
+    return cls()
+
+
+def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
+    """The PennyLane device a profile describes, with ``wires`` qubits.
+
+    Shots are not set here: they belong to the QNode (see :func:`bridge.layers.make_qnode`), as
+    PennyLane 0.45 expects.
+
+    Args:
+        profile: a profile, its name or path, or ``None`` for ``$BRIDGE_DEVICE`` / ``"aer"``.
+        wires: number of qubits.
+
+    Raises:
+        ProfileError: the profile cannot be built (unknown device, unknown fake backend, ...).
+        CredentialsError: an ``ibm`` profile without credentials.
+    """
+    prof = load_profile(profile)
+    if prof.device == "bridge.qiskit":
+        from bridge.qiskit_device import QiskitBatchDevice
+
+        return QiskitBatchDevice(wires, profile=prof)
+    if prof.device == "qiskit.aer":
+        return _aer_device(prof, wires)
+    if prof.device == "qiskit.remote":
+        return _remote_device(prof, wires)
+    kwargs: dict[str, Any] = {}
+    if prof.seed is not None and prof.device in ("default.qubit", "lightning.qubit", "default.mixed"):
+        kwargs["seed"] = prof.seed
+    if prof.device == "lightning.qubit":
+        return _Float64Lightning(wires=wires, **kwargs)
+    try:
+        return qml.device(prof.device, wires=wires, **kwargs)
+    except qml.exceptions.DeviceError as e:
+        raise ProfileError(f"device profile {prof.name}: PennyLane cannot load device {prof.device!r} "
+                           f"({e}); install its plugin or fix 'device'") from e
+
+
+def _lightning_class() -> type:
+    from pennylane_lightning.lightning_qubit import LightningQubit
+
+    return LightningQubit
+
+
+def _as_float64(results: Any) -> Any:
+    if isinstance(results, float):
+        return np.float64(results)
+    if isinstance(results, tuple | list):
+        return type(results)(_as_float64(r) for r in results)
+    return results
+
+
+class _Float64Lightning(_lightning_class()):  # type: ignore[misc]
+    """``lightning.qubit`` whose results stay float64 under the torch interface.
+
+    lightning 0.45 returns plain Python floats, which ``torch.as_tensor`` (PennyLane's torch boundary)
+    turns into float32, losing about 1e-8 of precision. Returning ``np.float64`` keeps float64.
+    """
+
+    def execute(self, circuits: Any, execution_config: Any = None) -> Any:
+        return _as_float64(super().execute(circuits, execution_config))
+
+
+def _transpile_options(prof: Profile) -> dict[str, Any]:
+    options = {"optimization_level": prof.qiskit.optimization_level, "seed_transpiler": prof.qiskit.seed_transpiler}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _aer_device(prof: Profile, wires: int) -> qml.devices.Device:
+    kwargs: dict[str, Any] = {"method": prof.qiskit.method, **_transpile_options(prof)}
+    if prof.seed is not None:
+        kwargs["seed_simulator"] = prof.seed
+    if prof.qiskit.noise_backend:
+        raise ProfileError(f"device profile {prof.name}: qiskit.aer cannot route circuits onto a fake backend's "
+                           "coupling map (pennylane-qiskit transpiles it with routing_method='none'); use "
+                           "device = \"qiskit.remote\" with noise_backend, as the aer-noisy profile does")
+    return qml.device("qiskit.aer", wires=wires, **kwargs)
+
+
+def noisy_simulator(fake_name: str, wires: int) -> Any:
+    """``AerSimulator`` with the noise model, basis gates and coupling map of a fake IBM backend.
+
+    Raises:
+        ProfileError: unknown fake backend, or more ``wires`` than it has qubits.
+    """
+    from qiskit_aer import AerSimulator
+
+    fake = fake_backend(fake_name)
+    if wires > fake.num_qubits:
+        raise ProfileError(f"{wires} wires do not fit on {fake_name} ({fake.num_qubits} qubits); "
+                           "pick a larger fake backend for noise_backend")
+    return AerSimulator.from_backend(fake)
+
+
+def qiskit_backend(prof: Profile, wires: int) -> Any:
+    """The Qiskit backend a ``qiskit.remote`` or ``bridge.qiskit`` profile runs on.
+
+    ``[qiskit] noise_backend``: Aer with that fake IBM backend's noise; ``[qiskit] backend = "ibm"`` (or
+    ``qiskit.remote`` without a noise source): an IBM Quantum backend; otherwise the ideal Aer simulator.
+    """
+    from qiskit_aer import AerSimulator
+
+    if prof.qiskit.noise_backend:
+        return noisy_simulator(prof.qiskit.noise_backend, wires)
+    if prof.device == "qiskit.remote" or prof.qiskit.backend == "ibm":
+        from bridge.ibm import ibm_backend
+
+        return ibm_backend(prof.ibm, wires)
+    return AerSimulator(method="statevector")
+
+
+def _remote_device(prof: Profile, wires: int) -> qml.devices.Device:
+    kwargs: dict[str, Any] = _transpile_options(prof)
+    if prof.qiskit.noise_backend and prof.seed is not None:
+        kwargs["options"] = {"simulator": {"seed_simulator": prof.seed}}
+    return qml.device("qiskit.remote", wires=wires, backend=qiskit_backend(prof, wires), **kwargs)

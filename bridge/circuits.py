@@ -1,0 +1,144 @@
+"""The circuit library, written once as PennyLane quantum functions.
+
+Each factory returns a :class:`CircuitSpec`: the quantum function (first argument ``inputs``, a tensor
+whose last dimension is ``n_inputs``; then one argument per entry of ``weight_shapes``), the number of
+wires, and the number of expectation values it returns. Angles are in radians.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pennylane as qml
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """A quantum function plus what a layer needs to know about it.
+
+    Attributes:
+        name: a short name for messages and reprs.
+        qfunc: ``qfunc(inputs, **weights) -> list of measurements``; ``inputs`` has shape
+            ``(..., n_inputs)`` (a leading batch dimension is broadcast).
+        n_wires: number of qubits.
+        n_inputs: size of the last dimension of ``inputs``.
+        n_outputs: number of expectation values returned.
+        weight_shapes: shape of each trainable weight argument, ``{}`` when there is none.
+    """
+
+    name: str
+    qfunc: Callable[..., Any]
+    n_wires: int
+    n_inputs: int
+    n_outputs: int
+    weight_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def textbook_hry() -> CircuitSpec:
+    """The Qiskit textbook's hybrid layer: ``H`` then ``RY(θ)`` on one qubit, θ the input.
+
+    Returns ⟨Z⟩ = −sin θ, so P(1) = (1 + sin θ)/2. No trainable weights.
+    """
+
+    def qfunc(inputs):
+        qml.Hadamard(wires=0)
+        qml.RY(inputs[..., 0], wires=0)
+        return [qml.expval(qml.PauliZ(0))]
+
+    return CircuitSpec("textbook_hry", qfunc, n_wires=1, n_inputs=1, n_outputs=1)
+
+
+def angle_entangling(n_wires: int = 4, n_layers: int = 2, *, n_outputs: int | None = None) -> CircuitSpec:
+    """RX angle embedding of ``n_wires`` features, then ``n_layers`` strongly entangling layers.
+
+    Weights: ``weights`` of shape ``(n_layers, n_wires, 3)`` (Rot = RZ·RY·RZ angles).
+    Returns ⟨Z_i⟩ for the first ``n_outputs`` wires (default: every wire).
+    """
+    outputs = n_wires if n_outputs is None else n_outputs
+    if not 1 <= outputs <= n_wires:
+        raise ValueError(f"n_outputs must be between 1 and n_wires={n_wires}, got {outputs}")
+
+    def qfunc(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
+        qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
+        return [qml.expval(qml.PauliZ(w)) for w in range(outputs)]
+
+    return CircuitSpec(f"angle_entangling_{n_wires}q{n_layers}l", qfunc, n_wires=n_wires, n_inputs=n_wires,
+                       n_outputs=outputs, weight_shapes={"weights": (n_layers, n_wires, 3)})
+
+
+def zz_feature_map(inputs: Any, wires: Sequence[int], reps: int = 2) -> None:
+    """Qiskit's ``ZZFeatureMap`` (full entanglement) rebuilt in PennyLane.
+
+    Each repetition: ``H`` on every wire, ``P(2 x_i)`` on wire i, then for every pair i < j
+    ``CX(i, j) · P(2 (π − x_i)(π − x_j)) on j · CX(i, j)``.
+    """
+    n = len(wires)
+    for _ in range(reps):
+        for i in range(n):
+            qml.Hadamard(wires=wires[i])
+            qml.PhaseShift(2.0 * inputs[..., i], wires=wires[i])
+        for i in range(n):
+            for j in range(i + 1, n):
+                qml.CNOT(wires=[wires[i], wires[j]])
+                qml.PhaseShift(2.0 * (math.pi - inputs[..., i]) * (math.pi - inputs[..., j]), wires=wires[j])
+                qml.CNOT(wires=[wires[i], wires[j]])
+
+
+def real_amplitudes(weights: Any, wires: Sequence[int]) -> None:
+    """Qiskit's ``RealAmplitudes`` ansatz (``reverse_linear`` entanglement) rebuilt in PennyLane.
+
+    ``weights`` has shape ``(reps + 1, n)``: a layer of ``RY`` per row, with a ladder of CNOTs
+    ``CX(n−2, n−1), …, CX(0, 1)`` between consecutive rows.
+    """
+    n = len(wires)
+    for layer in range(weights.shape[0]):
+        if layer > 0:
+            for i in reversed(range(n - 1)):
+                qml.CNOT(wires=[wires[i], wires[i + 1]])
+        for i in range(n):
+            qml.RY(weights[layer, i], wires=wires[i])
+
+
+def zz_real_amplitudes(n_wires: int = 2, reps: int = 2, *, feature_reps: int = 2) -> CircuitSpec:
+    """ZZ feature map + RealAmplitudes, read out as ⟨Z⊗…⊗Z⟩ (qiskit-machine-learning's default).
+
+    Weights: ``weights`` of shape ``(reps + 1, n_wires)``. One output.
+    """
+
+    def qfunc(inputs, weights):
+        zz_feature_map(inputs, range(n_wires), feature_reps)
+        real_amplitudes(weights, range(n_wires))
+        return [qml.expval(qml.prod(*(qml.PauliZ(w) for w in range(n_wires))))]
+
+    return CircuitSpec(f"zz_real_amplitudes_{n_wires}q{reps}r", qfunc, n_wires=n_wires, n_inputs=n_wires,
+                       n_outputs=1, weight_shapes={"weights": (reps + 1, n_wires)})
+
+
+def qaoa_maxcut(edges: Sequence[tuple[int, int]], depth: int = 1) -> CircuitSpec:
+    """QAOA for max-cut on a graph given by its edges; ``inputs`` are ignored extras (size 0 allowed).
+
+    Each of the ``depth`` layers applies ``IsingZZ(γ_l)`` on every edge and ``RX(2 β_l)`` on every
+    node, after a layer of ``H``. Weights: ``gammas`` and ``betas``, both of shape ``(depth,)``.
+    Returns ⟨Z_i Z_j⟩ for every edge, so the expected cut size is Σ (1 − ⟨Z_i Z_j⟩)/2.
+    """
+    nodes = sorted({v for e in edges for v in e})
+    if nodes != list(range(len(nodes))):
+        raise ValueError(f"graph nodes must be 0..n-1, got {nodes}")
+    n_wires = len(nodes)
+
+    def qfunc(inputs, gammas, betas):
+        for w in range(n_wires):
+            qml.Hadamard(wires=w)
+        for layer in range(depth):
+            for i, j in edges:
+                qml.IsingZZ(gammas[layer], wires=[i, j])
+            for w in range(n_wires):
+                qml.RX(2.0 * betas[layer], wires=w)
+        return [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in edges]
+
+    return CircuitSpec(f"qaoa_maxcut_{n_wires}n{depth}p", qfunc, n_wires=n_wires, n_inputs=0,
+                       n_outputs=len(edges), weight_shapes={"gammas": (depth,), "betas": (depth,)})

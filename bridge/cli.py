@@ -1,0 +1,124 @@
+"""The ``qml-bridge`` command (also ``python -m bridge``).
+
+Errors a user can cause (:class:`~bridge.exceptions.BridgeError`) print one line on stderr and exit
+with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bridge.exceptions import BridgeError
+from bridge.profiles import DEFAULT_PROFILE, ENV_VAR, list_profiles, load_profile
+
+
+def _shots(text: str) -> int | None:
+    if text.lower() in ("exact", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shots must be a positive integer or 'exact', got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"shots must be a positive integer or 'exact', got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    from bridge.tasks import TASKS
+
+    parser = argparse.ArgumentParser(prog="qml-bridge", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    devices = commands.add_parser("devices", help="list the device profiles")
+    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    train = commands.add_parser("train", help="train an example")
+    train.add_argument("example", choices=sorted(TASKS), help="which example")
+    train.add_argument("--device", default=None,
+                       help=f"profile name or TOML path (default: ${ENV_VAR} or {DEFAULT_PROFILE!r})")
+    train.add_argument("--epochs", type=_positive, default=None, help="epochs (default: the example's)")
+    train.add_argument("--shots", type=_shots, default=argparse.SUPPRESS,
+                       help="override the profile's shots: a positive integer or 'exact'")
+    train.add_argument("--seed", type=int, default=0, help="seed of weights, dropout, data order and simulator")
+    train.add_argument("--batch-size", type=_positive, default=None, help="images per step (default: the example's)")
+    train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/EXAMPLE)")
+    train.add_argument("--data-root", type=Path, default=None,
+                       help="dataset root in torchvision's layout (default: the embedded subset)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    profiles = list_profiles()
+    if args.json:
+        print(json.dumps([{"name": p.name, "device": p.device, "shots": p.shots, "diff_method": p.diff_method,
+                           "description": p.description} for p in profiles], indent=2))
+        return 0
+    width = max(len(p.name) for p in profiles)
+    for p in profiles:
+        shots = "exact" if p.exact else f"{p.shots} shots"
+        print(f"{p.name:<{width}}  {p.device:<16} {shots:<11} {p.description}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bridge.tasks import get_task
+
+    task = get_task(args.example)
+    profile = load_profile(args.device).with_seed(args.seed)
+    if profile.needs_ibm_account:
+        from bridge.ibm import check_credentials
+
+        check_credentials()
+    if hasattr(args, "shots"):
+        profile = profile.with_shots(args.shots)
+    from bridge.train import TrainConfig, train_task
+
+    config = TrainConfig(
+        profile=profile, epochs=args.epochs or task.epochs, seed=args.seed,
+        batch_size=args.batch_size or task.batch_size, out=args.out or Path("runs") / task.name,
+        data_root=args.data_root, resume=args.resume, progress=not args.no_progress,
+    )
+    print(f"training {task.name} ({task.summary}) on profile {profile.name!r} [{profile.device}, "
+          f"{'exact' if profile.exact else f'{profile.shots} shots'}], {config.epochs} epoch(s)", flush=True)
+    metrics = train_task(task, config)
+    print(f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['test_images']} images, "
+          f"{metrics['seconds']:.1f} s; wrote metrics.json, loss.png, predictions.png, checkpoint.pt "
+          f"to {config.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for user errors)."""
+    args = build_parser().parse_args(argv)
+    handlers = {"devices": _cmd_devices, "train": _cmd_train}
+    try:
+        return handlers[args.command](args)
+    except BridgeError as e:
+        print(f"qml-bridge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qml-bridge: interrupted; the last finished epoch is in the checkpoint (resume with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

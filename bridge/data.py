@@ -1,0 +1,146 @@
+"""MNIST and Fashion-MNIST through torchvision's own dataset classes, on the embedded subset or any root.
+
+The package embeds real subsets in torchvision's layout (``<root>/<Name>/raw/*-idx?-ubyte.gz``; see
+``bridge/embedded/PROVENANCE.md``): MNIST 400 train + 100 test images per digit, Fashion-MNIST 500 train +
+100 test per class. torchvision reads the *uncompressed* IDX files, so gzip files are expanded next to
+them (for the embedded copy, into a user cache folder) before the dataset class is built.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch.utils.data import Subset
+from torchvision import datasets, transforms
+
+from bridge.exceptions import DataError
+
+DATASETS = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}
+_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_MAGIC = {"images": 2051, "labels": 2049}
+
+
+def embedded_root() -> Path:
+    """Folder of the embedded gzip files (read-only inside an installed package)."""
+    return Path(str(resources.files("bridge") / "embedded"))
+
+
+def cache_root() -> Path:
+    """Where the embedded files are expanded: ``$QML_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/qml-bridge``."""
+    if os.environ.get("QML_BRIDGE_CACHE"):
+        return Path(os.environ["QML_BRIDGE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qml-bridge" / "data"
+
+
+def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Return a root folder where ``torchvision.datasets.<name>`` finds uncompressed IDX files.
+
+    Args:
+        name: ``"MNIST"`` or ``"FashionMNIST"``.
+        root: a folder holding ``<name>/raw/`` (gzip or plain IDX files), or ``None`` for the embedded
+            subset.
+
+    Raises:
+        DataError: a required file is missing from ``root`` or is not a valid IDX file.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    source = Path(root).expanduser() if root is not None else embedded_root()
+    target = source if root is not None else cache_root()
+    raw_src, raw_dst = source / name / "raw", target / name / "raw"
+    for train in (True, False):
+        for stem in _FILES[train]:
+            plain = raw_dst / stem
+            if not plain.is_file():
+                gz = raw_src / f"{stem}.gz"
+                if not gz.is_file():
+                    raise DataError(f"dataset file {raw_src / stem} (or {gz.name}) is missing; expected "
+                                    f"torchvision's layout <root>/{name}/raw/{stem}[.gz]")
+                _gunzip_atomic(gz, plain)
+            _check_idx(plain)
+    return target
+
+
+def _gunzip_atomic(gz: Path, plain: Path) -> None:
+    plain.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=plain.parent, prefix=f".{plain.name}.")
+    try:
+        with gzip.open(gz, "rb") as src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, plain)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise DataError(f"cannot decompress {gz}: {e}; replace it with a valid gzip IDX file") from e
+
+
+def _check_idx(path: Path) -> None:
+    """Check the IDX header (magic number, dimensions) against the file size."""
+    kind = "images" if "images" in path.name else "labels"
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        header = f.read(16 if kind == "images" else 8)
+    expected = _MAGIC[kind]
+    magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
+    if magic != expected or len(header) < (16 if kind == "images" else 8):
+        raise DataError(f"{path} is not an IDX {kind} file (magic number {magic}, expected {expected}); "
+                        "replace it with the original file")
+    count = int.from_bytes(header[4:8], "big")
+    per_item = int.from_bytes(header[8:12], "big") * int.from_bytes(header[12:16], "big") if kind == "images" else 1
+    if size != len(header) + count * per_item:
+        raise DataError(f"{path} is truncated or corrupt: header says {count} {kind} "
+                        f"({len(header) + count * per_item} bytes), file has {size} bytes")
+
+
+def load_split(name: str, *, train: bool, classes: Sequence[int], per_class: int | None,
+               root: str | os.PathLike[str] | None = None) -> Subset:
+    """The first ``per_class`` images of each of ``classes``, relabelled ``0..len(classes)-1``.
+
+    Images are ``(1, 28, 28)`` float tensors in [0, 1] (``transforms.ToTensor``), in dataset order,
+    as the Qiskit textbook selects them.
+
+    Args:
+        name: ``"MNIST"`` or ``"FashionMNIST"``.
+        train: the training split (else the test split).
+        classes: original labels to keep, e.g. ``(0, 1)``.
+        per_class: images per class, ``None`` for all.
+        root: see :func:`prepare_root`.
+
+    Raises:
+        DataError: missing or corrupt files, or fewer images of a class than requested.
+    """
+    dataset = DATASETS[name](root=str(prepare_root(name, root)), train=train, download=False,
+                             transform=transforms.ToTensor(),
+                             target_transform=_Relabel(classes))
+    targets = dataset.targets
+    indices: list[int] = []
+    for label in classes:
+        found = torch.nonzero(targets == label).flatten().tolist()
+        if per_class is not None:
+            if len(found) < per_class:
+                split = "train" if train else "test"
+                raise DataError(f"{name} {split} split has {len(found)} images of class {label}, "
+                                f"{per_class} requested; lower the count or use --data-root with more data")
+            found = found[:per_class]
+        indices.extend(found)
+    return Subset(dataset, sorted(indices))
+
+
+class _Relabel:
+    """Map original labels to ``0..k-1`` in the order given (a picklable target transform)."""
+
+    def __init__(self, classes: Sequence[int]) -> None:
+        self.mapping = {int(c): i for i, c in enumerate(classes)}
+
+    def __call__(self, label: int) -> int:
+        return self.mapping[int(label)]

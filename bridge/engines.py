@@ -1,0 +1,151 @@
+"""Primitive calls: each function sends one whole batch (one or several PUBs) as one job.
+
+Three ways to read a circuit, each one call for a whole batch of parameter rows:
+
+* :func:`exact_expectations` — exact ⟨P⟩ for Pauli observables on an ideal ``AerSimulator`` (the
+  ``save_expectation_value`` instructions Aer's ``EstimatorV2`` uses, but all PUBs in one simulator job,
+  without that class's O(rows²) result lookup and its failure on parameter-free circuits with several rows);
+* :func:`exact_statevectors` — the state vector of every row (for ``probs``, ``state``, non-Pauli
+  observables), on an ideal ``AerSimulator``;
+* :class:`Sampler` / :class:`RuntimeEstimator` — a ``SamplerV2`` or ``EstimatorV2`` primitive (Aer's, or
+  qiskit-ibm-runtime's for IBM and fake IBM backends) with shots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.quantum_info import Pauli, SparsePauliOp
+
+
+@dataclass(frozen=True)
+class Pub:
+    """One circuit with its rows of parameter values.
+
+    Attributes:
+        circuit: an ISA circuit (already transpiled), parameters ``θ[k]`` (possibly a subset).
+        values: shape ``(rows, len(circuit.parameters))``, columns in ``circuit.parameters`` order.
+        observables: for estimator PUBs, the observables (layout applied); empty otherwise.
+        shots: for sampler and runtime-estimator PUBs.
+    """
+
+    circuit: QuantumCircuit
+    values: np.ndarray
+    observables: tuple[SparsePauliOp, ...] = ()
+    shots: int | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.values.shape[0]
+
+
+def _bound(pub: Pub, circuit: QuantumCircuit) -> dict:
+    """Aer ``parameter_binds`` for ``circuit`` (a copy of ``pub.circuit``); every circuit of a job needs
+    some, so a parameter-free one gets a global-phase parameter bound to 0 (one experiment)."""
+    if pub.circuit.parameters:
+        return {p: pub.values[:, i] for i, p in enumerate(pub.circuit.parameters)}
+    phase = Parameter("_unused_phase")
+    circuit.global_phase += phase
+    return {phase: [0.0]}
+
+
+def _experiments(pub: Pub) -> int:
+    return pub.rows if pub.circuit.parameters else 1
+
+
+def exact_expectations(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
+    """Exact expectation values, shape ``(rows, n_observables)`` per PUB, in one simulator job."""
+    circuits, binds = [], []
+    for pub in pubs:
+        circuit = pub.circuit.copy()
+        labels = sorted({label for obs in pub.observables for label in obs.paulis.to_labels()})
+        for label in labels:
+            circuit.save_expectation_value(Pauli(label), qubits=range(circuit.num_qubits), label=label)
+        binds.append(_bound(pub, circuit))
+        circuits.append(circuit)
+    result = simulator.run(circuits, parameter_binds=binds).result()
+    out, start = [], 0
+    for pub in pubs:
+        n = _experiments(pub)
+        data = [result.results[start + i].data.to_dict() for i in range(n)]
+        start += n
+        evs = np.empty((n, len(pub.observables)))
+        for m, obs in enumerate(pub.observables):
+            labels, coeffs = obs.paulis.to_labels(), obs.coeffs.real
+            evs[:, m] = [sum(c * row[label] for label, c in zip(labels, coeffs, strict=True)) for row in data]
+        out.append(np.broadcast_to(evs, (pub.rows, len(pub.observables))))
+    return out
+
+
+def exact_statevectors(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
+    """State vectors in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)`` per PUB."""
+    circuits, binds = [], []
+    for pub in pubs:
+        circuit = pub.circuit.copy()
+        circuit.save_statevector()
+        binds.append(_bound(pub, circuit))
+        circuits.append(circuit)
+    result = simulator.run(circuits, parameter_binds=binds).result()
+    out, start = [], 0
+    for pub in pubs:
+        n = _experiments(pub)
+        n_qubits = pub.circuit.num_qubits
+        states = np.stack([np.asarray(result.results[start + i].data.statevector) for i in range(n)])
+        start += n
+        states = states.reshape((n, *[2] * n_qubits)).transpose(0, *range(n_qubits, 0, -1)).reshape(n, -1)
+        out.append(np.broadcast_to(states, (pub.rows, states.shape[1])))
+    return out
+
+
+def bits_to_samples(array: np.ndarray, num_bits: int) -> np.ndarray:
+    """A ``BitArray``'s packed bytes ``(rows, shots, n_bytes)`` → samples ``(rows, shots, num_bits)``,
+    column ``i`` the outcome of classical bit ``i`` (= wire ``i``)."""
+    bits = np.unpackbits(array, axis=-1, bitorder="big")
+    return bits[..., ::-1][..., :num_bits]
+
+
+class Sampler:
+    """A ``SamplerV2`` primitive, made per job by ``factory(seed)`` with seeds drawn from ``rng``.
+
+    A fresh seed per job keeps a seeded run reproducible while consecutive jobs (a forward pass, then
+    its shifted circuits) get independent shot noise.
+    """
+
+    def __init__(self, factory: Any, rng: np.random.Generator) -> None:
+        self.factory = factory
+        self.rng = rng
+
+    def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
+        """Samples ``(rows, shots, n_qubits)`` per PUB, from one primitive job."""
+        primitive = self.factory(int(self.rng.integers(2**31)))
+        # a parameter-free circuit has one binding: ask for rows × shots and split them into rows
+        payload = [(p.circuit, p.values, p.shots) if p.circuit.parameters else (p.circuit, None, p.shots * p.rows)
+                   for p in pubs]
+        out = []
+        for pub, res in zip(pubs, primitive.run(payload).result(), strict=True):
+            bits = res.data["c"]
+            packed = bits.array.reshape(pub.rows, pub.shots, bits.array.shape[-1])
+            out.append(bits_to_samples(packed, bits.num_bits))
+        return out
+
+
+class RuntimeEstimator:
+    """qiskit-ibm-runtime's ``EstimatorV2`` (IBM backends, or fake ones in local mode)."""
+
+    def __init__(self, primitive: Any) -> None:
+        self.primitive = primitive
+
+    def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
+        """Expectation values ``(rows, n_observables)`` per PUB, from one primitive job."""
+        payload = [(p.circuit, [list(p.observables)], p.values[:, None, :] if p.circuit.parameters else None)
+                   for p in pubs]
+        precision = 1 / np.sqrt(pubs[0].shots)
+        job = self.primitive.run(payload, precision=precision)
+        return [np.broadcast_to(np.asarray(res.data.evs).reshape(-1, len(pub.observables)),
+                                (pub.rows, len(pub.observables)))
+                for pub, res in zip(pubs, job.result(), strict=True)]

@@ -1,0 +1,28 @@
+"""Exceptions raised by qml-bridge.
+
+Every error a user can cause derives from :class:`BridgeError`, so a program (and the CLI, which turns
+them into one line on stderr and exit code 2) can catch them all. A message says what was received,
+what was expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base class of every error qml-bridge raises on purpose."""
+
+
+class ProfileError(BridgeError):
+    """A device profile is unknown, malformed, or inconsistent."""
+
+
+class CredentialsError(BridgeError):
+    """IBM Quantum credentials are missing or rejected."""
+
+
+class InputError(BridgeError, ValueError):
+    """A tensor or argument given to a layer or a loader has the wrong shape, dtype or values."""
+
+
+class DataError(BridgeError):
+    """A dataset folder is missing files or holds files that are not valid IDX data."""

@@ -1,0 +1,57 @@
+"""Hybrid networks of the examples: a classical network feeding a :class:`~bridge.layers.QuantumLayer`."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bridge.circuits import textbook_hry
+from bridge.layers import QuantumLayer
+from bridge.profiles import Profile
+
+
+class TextbookFeatures(nn.Module):
+    """The Qiskit textbook's convolutional trunk: ``(batch, 1, 28, 28)`` images → ``(batch, n_out)``.
+
+    conv 5×5 (10) → max-pool → ReLU → conv 5×5 (20) → dropout2d → max-pool → ReLU → linear 320→50 → ReLU
+    → dropout → linear 50→``n_out``.
+    """
+
+    def __init__(self, n_out: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(320, 50)
+        self.fc2 = nn.Linear(50, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = F.relu(self.fc1(x.flatten(1)))
+        x = F.dropout(x, training=self.training)
+        return self.fc2(x)
+
+
+class TextbookHybridNet(nn.Module):
+    """The Qiskit textbook's hybrid classifier for two classes.
+
+    The trunk reduces an image to one angle θ; the 1-qubit circuit ``H · RY(θ)`` gives ⟨Z⟩, and
+    p = P(|1⟩) = (1 − ⟨Z⟩)/2 is the probability of class 1. Output: log-probabilities
+    ``(batch, 2)`` = log(1 − p, p), for ``F.nll_loss``.
+
+    Args:
+        profile: device profile of the quantum layer (name, path or :class:`~bridge.profiles.Profile`).
+    """
+
+    def __init__(self, profile: str | Profile | None = None) -> None:
+        super().__init__()
+        self.features = TextbookFeatures(1)
+        self.quantum = QuantumLayer(textbook_hry(), profile=profile)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        z = self.quantum(self.features(images))  # (batch, 1), <Z> in [-1, 1]
+        p1 = (1.0 - z) / 2.0
+        probs = torch.cat([1.0 - p1, p1], dim=-1)
+        return torch.log(probs.clamp_min(1e-12))

@@ -1,0 +1,79 @@
+"""Real training runs: the main job's quality, outputs, resume, and short runs on Aer and a fake IBM backend."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from bridge.cli import main
+from bridge.profiles import load_profile
+from bridge.tasks import get_task
+from bridge.train import TrainConfig, train_task
+
+OUTPUTS = {"metrics.json", "loss.png", "predictions.png", "checkpoint.pt"}
+
+
+def _metrics(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_main_job_defaults_reach_the_target_on_default_qubit(tmp_path):
+    """`qml-bridge train mnist01` with its default epochs, batch size and seed, on the exact default.qubit."""
+    assert main(["train", "mnist01", "--device", "default", "--out", str(tmp_path), "--no-progress"]) == 0
+    metrics = _metrics(tmp_path)
+    assert OUTPUTS <= {p.name for p in tmp_path.iterdir()}
+    assert metrics["test_images"] == 200 and metrics["train_images"] == 200
+    assert metrics["epochs"] == get_task("mnist01").epochs == len(metrics["train_loss"])
+    assert metrics["test_accuracy"] >= 0.99
+    assert metrics["train_loss"][-1] < metrics["train_loss"][0]
+
+
+def test_resume_continues_to_the_same_result(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    common = ["--device", "default", "--no-progress", "--seed", "3"]
+    assert main(["train", "mnist01", "--epochs", "2", "--out", str(full), *common]) == 0
+    assert main(["train", "mnist01", "--epochs", "1", "--out", str(part), *common]) == 0
+    assert main(["train", "mnist01", "--epochs", "2", "--out", str(part), "--resume", *common]) == 0
+    a, b = _metrics(full), _metrics(part)
+    assert a["train_loss"] == b["train_loss"] and a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "mnist01", "--device", "default", "--out", str(tmp_path), "--resume"]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def _small(task_name="mnist01", per_class=6):
+    return dataclasses.replace(get_task(task_name), train_per_class=per_class, test_per_class=per_class)
+
+
+def test_short_training_on_aer_follows_default_qubit_exactly(tmp_path):
+    """Both profiles are exact, so the same seed must give the same training trajectory."""
+    task = _small()
+    runs = {}
+    for name in ("default", "aer"):
+        config = TrainConfig(profile=load_profile(name), epochs=1, seed=5, batch_size=2, out=tmp_path / name,
+                             progress=False)
+        runs[name] = train_task(task, config)
+    assert runs["aer"]["train_loss"] == pytest.approx(runs["default"]["train_loss"], abs=1e-6)
+    assert runs["aer"]["test_accuracy"] == runs["default"]["test_accuracy"]
+
+
+def test_short_training_on_a_fake_ibm_backend(tmp_path):
+    task = _small(per_class=3)
+    config = TrainConfig(profile=load_profile("aer-noisy"), epochs=1, seed=0, batch_size=3, out=tmp_path,
+                         progress=False)
+    metrics = train_task(task, config)
+    assert metrics["device"] == "bridge.qiskit" and metrics["shots"] == 1024
+    assert OUTPUTS <= {p.name for p in tmp_path.iterdir()}
+    assert all(torch.isfinite(torch.tensor(metrics["train_loss"])))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["aer", "aer-shots"])
+def test_main_job_defaults_reach_the_target_on_aer(tmp_path, profile):
+    assert main(["train", "mnist01", "--device", profile, "--out", str(tmp_path), "--no-progress"]) == 0
+    assert _metrics(tmp_path)["test_accuracy"] >= 0.99

@@ -1,0 +1,41 @@
+"""Packaging: declared entry points load, profiles ship inside the package, the lazy API resolves."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+import bridge
+
+
+def test_console_script_entry_point_loads():
+    scripts = [ep for ep in metadata.entry_points(group="console_scripts") if ep.dist.name == "qml-bridge"]
+    assert [ep.name for ep in scripts] == ["qml-bridge"]
+    from bridge.cli import main
+
+    assert scripts[0].load() is main
+
+
+def test_profiles_are_package_data():
+    from bridge.profiles import builtin_dir
+
+    assert builtin_dir().name == "devices" and (builtin_dir() / "aer.toml").is_file()
+
+
+@pytest.mark.parametrize("name", bridge.__all__)
+def test_public_names_resolve(name):
+    assert getattr(bridge, name) is not None
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        bridge.nope  # noqa: B018
+
+
+def test_examples_use_only_the_public_api():
+    from pathlib import Path
+
+    example = (Path(__file__).parents[2] / "examples" / "mnist01.py").read_text()
+    imports = [line for line in example.splitlines() if line.startswith(("from bridge", "import bridge"))]
+    assert imports and all(line.split()[1] in ("bridge", "bridge.data") for line in imports)

@@ -1,0 +1,104 @@
+"""Profile loading, validation and every documented profile error."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.exceptions import ProfileError
+from bridge.profiles import builtin_names, list_profiles, load_profile, parse_profile
+
+REQUIRED = {"default", "lightning", "aer", "aer-shots", "aer-noisy", "ibm", "aer-stock"}
+
+
+def test_shipped_profiles_load_and_cover_the_required_set():
+    profiles = {p.name: p for p in list_profiles()}
+    assert REQUIRED <= set(profiles)
+    assert all(p.description and p.device for p in profiles.values())
+    assert profiles["default"].device == "default.qubit" and profiles["default"].exact
+    assert profiles["lightning"].device == "lightning.qubit"
+    assert profiles["aer"].exact and profiles["aer"].device == "bridge.qiskit"
+    assert profiles["aer-stock"].exact and profiles["aer-stock"].device == "qiskit.aer"
+    assert profiles["aer-stock"].qiskit.method == "statevector"
+    assert profiles["aer-shots"].shots == 1024 and profiles["aer-shots"].device == "bridge.qiskit"
+    assert profiles["aer-noisy"].qiskit.noise_backend == "FakeManilaV2" and profiles["aer-noisy"].shots
+    assert profiles["ibm"].device == "bridge.qiskit" and profiles["ibm"].qiskit.backend == "ibm"
+    assert not profiles["ibm"].exact and profiles["ibm"].needs_ibm_account
+    assert not any(p.needs_ibm_account for name, p in profiles.items() if name != "ibm")
+    assert all(p.diff_method == "parameter-shift" for p in profiles.values())
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ProfileError, match=r"unknown device profile 'nope'; known profiles: aer, .*default"):
+        load_profile("nope")
+
+
+def test_environment_variable_picks_the_profile(monkeypatch):
+    monkeypatch.setenv("BRIDGE_DEVICE", "lightning")
+    assert load_profile().name == "lightning"
+    assert load_profile("default").name == "default"  # an explicit name wins
+
+
+def test_default_is_aer_without_environment():
+    assert load_profile().name == "aer"
+
+
+def test_user_file_by_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('description = "mine"\ndevice = "default.qubit"\nshots = 500\n')
+    prof = load_profile(str(path))
+    assert (prof.name, prof.shots, prof.source) == ("mine", 500, path)
+
+
+def test_missing_user_file(tmp_path):
+    with pytest.raises(ProfileError, match=r"does not exist.*profile names: aer"):
+        load_profile(str(tmp_path / "absent.toml"))
+
+
+def test_malformed_toml_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('description = "x"\ndevice = "default.qubit"\nshots = = 3\n')
+    with pytest.raises(ProfileError, match=rf"malformed device profile {path}, line 3"):
+        load_profile(str(path))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('description="x"\ndevice="default.qubit"\nshot=3\n', r"unknown key\(s\) 'shot' in top level"),
+        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethd="statevector"\n', r"unknown key\(s\) 'methd' in \[qiskit\]"),
+        ('description="x"\ndevice="qiskit.remote"\nshots=10\n[ibm]\ntoken="x"\n', r"unknown key\(s\) 'token' in \[ibm\]"),
+        ('description="x"\n', r"has no 'device' key"),
+        ('device="default.qubit"\n', r"has no 'description' key"),
+        ('description="x"\ndevice="default.qubit"\nshots=0\n', r"'shots' must be a positive integer, got 0"),
+        ('description="x"\ndevice="default.qubit"\nshots=-5\n', r"'shots' must be a positive integer, got -5"),
+        ('description="x"\ndevice="default.qubit"\nshots=10.5\n', r"'shots' must be a positive integer, got 10.5"),
+        ('description="x"\ndevice="default.qubit"\nshots=true\n', r"'shots' must be a positive integer, got True"),
+        ('description="x"\ndevice="default.qubit"\nseed="a"\n', r"'seed' must be int"),
+        ('description="x"\ndevice=3\n', r"'device' must be str"),
+        ('description="x"\ndevice="default.qubit"\ndiff_method="magic"\n', r"diff_method 'magic' is not one of"),
+        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethod="automatic"\n', r"need \[qiskit\] method = \"statevector\""),
+        ('description="x"\ndevice="qiskit.remote"\n', r"qiskit.remote has no exact mode"),
+        ('description="x"\ndevice="bridge.qiskit"\n[qiskit]\nbackend="ibm"\n', r"exact expectation values need the ideal Aer"),
+        ('description="x"\ndevice="bridge.qiskit"\nshots=5\n[qiskit]\nbackend="ibmq"\n', r"backend 'ibmq' is not one of aer, ibm"),
+        ('description="x"\ndevice="default.qubit"\n[qiskit]\nmethod="statevector"\n', r"only apply to"),
+        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\noptimization_level="high"\n', r"must be an integer"),
+        ('description="x"\ndevice="qiskit.aer"\nqiskit=3\n', r"\[qiskit\] must be a table"),
+    ],
+)
+def test_invalid_profiles_are_rejected_with_the_reason(text, message):
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(text, name="t")
+
+
+def test_with_shots_validates():
+    aer = load_profile("aer")
+    assert aer.with_shots(100).shots == 100 and load_profile("aer-shots").with_shots(None).exact
+    with pytest.raises(ProfileError, match="exact expectation values need the ideal Aer simulator"):
+        load_profile("aer-noisy").with_shots(None)
+    with pytest.raises(ProfileError, match="exact expectation values need the ideal Aer simulator"):
+        load_profile("ibm").with_shots(None)
+
+
+def test_builtin_names_are_the_shipped_files():
+    assert builtin_names() == sorted(builtin_names())
+    assert "aer" in builtin_names()
