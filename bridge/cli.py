@@ -62,7 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dataset root in torchvision's layout (default: the embedded subset)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    verify = commands.add_parser("verify", help="check values and gradients across frameworks")
+    verify.add_argument("--device", action="append", default=None,
+                        help="profile to verify (repeatable; default: default, lightning, aer, aer-shots)")
+    verify.add_argument("--random", type=int, default=50, help="seeded random circuits besides the library")
+    verify.add_argument("--seed", type=int, default=0, help="seed of circuits, inputs, weights and cotangents")
+    verify.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     return parser
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from bridge.verify import DEFAULT_PROFILES, TABLE_HEADER, format_row, run_verification
+
+    print(TABLE_HEADER, flush=True)
+    rows = run_verification(args.device or DEFAULT_PROFILES, random_count=args.random, seed=args.seed,
+                            json_path=args.json, progress=lambda row: print(format_row(row), flush=True))
+    failed = [r for r in rows if not r.passed]
+    if failed:
+        print(f"verification FAILED: {len(failed)} of {len(rows)} comparisons out of tolerance")
+    else:
+        print(f"verification: all {len(rows)} comparisons within tolerance")
+    return 1 if failed else 0
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
@@ -108,7 +128,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for user errors)."""
     args = build_parser().parse_args(argv)
-    handlers = {"devices": _cmd_devices, "train": _cmd_train}
+    handlers = {"devices": _cmd_devices, "train": _cmd_train, "verify": _cmd_verify}
     try:
         return handlers[args.command](args)
     except BridgeError as e:

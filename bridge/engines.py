@@ -106,7 +106,7 @@ def bits_to_samples(array: np.ndarray, num_bits: int) -> np.ndarray:
     """A ``BitArray``'s packed bytes ``(rows, shots, n_bytes)`` → samples ``(rows, shots, num_bits)``,
     column ``i`` the outcome of classical bit ``i`` (= wire ``i``)."""
     bits = np.unpackbits(array, axis=-1, bitorder="big")
-    return bits[..., ::-1][..., :num_bits]
+    return bits[..., ::-1][..., :num_bits].astype(np.int64)  # PennyLane's samples are int64
 
 
 class Sampler:

@@ -19,7 +19,7 @@ from bridge.exceptions import InputError
 from bridge.profiles import Profile, load_profile
 
 # Gradient methods that differentiate broadcast tapes natively; all others need one tape per sample.
-_NATIVE_BROADCAST_GRADIENTS = ("backprop",)
+_NATIVE_BROADCAST_GRADIENTS = ("backprop", "device")
 
 
 def make_qnode(qfunc: Callable[..., Any], profile: str | Profile | None, wires: int) -> qml.QNode:
@@ -27,7 +27,8 @@ def make_qnode(qfunc: Callable[..., Any], profile: str | Profile | None, wires: 
 
     Batched inputs that require grad work with parameter-shift: PennyLane's gradient transforms refuse
     broadcast tapes whose broadcast parameters are trainable (PennyLane #6078), so the QNode is wrapped
-    in ``qml.transforms.broadcast_expand`` (one tape per sample) unless the method is ``backprop``.
+    in ``qml.transforms.broadcast_expand`` (one tape per sample) unless the method is ``backprop`` or
+    ``device`` (the ``bridge.qiskit`` device differentiates broadcast tapes itself).
     """
     prof = load_profile(profile)
     dev = make_device(prof, wires)
@@ -107,7 +108,7 @@ def check_inputs(inputs: Any, circuit: CircuitSpec) -> None:
         raise InputError(f"{circuit.name} takes {circuit.n_inputs} feature(s) per sample (one per embedded "
                          f"wire), got input of shape {tuple(inputs.shape)}; reshape to (batch, "
                          f"{circuit.n_inputs}) or put a Linear(..., {circuit.n_inputs}) before the layer")
-    if inputs.numel() == 0:
+    if inputs.shape[:-1].numel() == 0:
         raise InputError(f"{circuit.name} got an empty batch of shape {tuple(inputs.shape)}; "
                          "give at least one sample")
     if not torch.isfinite(inputs).all():

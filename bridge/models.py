@@ -51,7 +51,27 @@ class TextbookHybridNet(nn.Module):
         self.quantum = QuantumLayer(textbook_hry(), profile=profile)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        z = self.quantum(self.features(images))  # (batch, 1), <Z> in [-1, 1]
-        p1 = (1.0 - z) / 2.0
-        probs = torch.cat([1.0 - p1, p1], dim=-1)
-        return torch.log(probs.clamp_min(1e-12))
+        return two_class_log_probs(self.quantum(self.features(images)))
+
+
+def two_class_log_probs(z: torch.Tensor) -> torch.Tensor:
+    """⟨Z⟩ ``(batch, 1)`` → log(1 − p, p) ``(batch, 2)`` with p = P(|1⟩) = (1 − ⟨Z⟩)/2."""
+    p1 = (1.0 - z) / 2.0
+    return torch.log(torch.cat([1.0 - p1, p1], dim=-1).clamp_min(1e-12))
+
+
+class ReferenceTextbookNet(nn.Module):
+    """:class:`TextbookHybridNet` with the circuit run by the PennyLane-free reference on Aer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from bridge.reference import ReferenceLayer, ReferenceQNN
+        from bridge.reference.models import textbook_hry as qiskit_textbook_hry
+
+        model = qiskit_textbook_hry()
+        self.features = TextbookFeatures(1)
+        self.quantum = ReferenceLayer(ReferenceQNN(model.circuit, model.inputs, model.weights,
+                                                   list(model.observables)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return two_class_log_probs(self.quantum(self.features(images)))

@@ -41,7 +41,7 @@ from bridge.exceptions import ProfileError
 ENV_VAR = "BRIDGE_DEVICE"
 DEFAULT_PROFILE = "aer"
 
-DIFF_METHODS = ("parameter-shift", "finite-diff", "backprop", "adjoint", "best", "spsa", "hadamard")
+DIFF_METHODS = ("device", "parameter-shift", "finite-diff", "backprop", "adjoint", "best", "spsa", "hadamard")
 QISKIT_DEVICES = ("qiskit.aer", "qiskit.remote", "bridge.qiskit")
 QISKIT_BACKENDS = ("aer", "ibm")
 

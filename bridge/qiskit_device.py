@@ -29,20 +29,36 @@ import numpy as np
 import pennylane as qml
 from pennylane.devices import Device, ExecutionConfig
 from pennylane.devices.modifiers import simulator_tracking, single_tape_support
-from pennylane.devices.preprocess import decompose, validate_device_wires, validate_measurements
+from pennylane.devices.preprocess import (
+    decompose,
+    device_resolve_dynamic_wires,
+    validate_device_wires,
+    validate_measurements,
+)
 from pennylane.devices.qubit import measure
 from pennylane.exceptions import DeviceError
-from pennylane.measurements import ExpectationMP, VarianceMP
-from pennylane.transforms import split_non_commuting
+from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
+from pennylane.transforms import broadcast_expand, split_non_commuting
 from pennylane.transforms.core import CompilePipeline
 from pennylane.wires import Wires
 from pennylane_qiskit.converter import QISKIT_OPERATION_MAP
 from qiskit.quantum_info import SparsePauliOp
 
 from bridge import engines
-from bridge.structure import parameterized_circuit, pauli_observable, structure_key, tape_values
+from bridge.shift import ShiftPlan, shift_plan
+from bridge.structure import (
+    DECOMPOSED_GATES,
+    TapeValues,
+    parameterized_circuit,
+    pauli_observable,
+    structure_key,
+    tape_values,
+)
 
-SUPPORTED_OPERATIONS = frozenset((set(QISKIT_OPERATION_MAP) - {"Adjoint(GlobalPhase)"}) | {"GlobalPhase"})
+SUPPORTED_OPERATIONS = frozenset((set(QISKIT_OPERATION_MAP) - {"Adjoint(GlobalPhase)"} - DECOMPOSED_GATES)
+                                 | {"GlobalPhase"})
+# Gates the ideal AerSimulator cannot run untranspiled: PennyLane decomposes them for that backend.
+NOT_NATIVE_TO_AER = frozenset({"ISWAP", "CH"})
 
 
 @dataclass
@@ -85,11 +101,12 @@ class QiskitBatchDevice(Device):
     name = "bridge.qiskit"
     config_filepath = None
 
-    def __init__(self, wires: Any = None, shots: Any = None, *, profile: Any = None, backend: Any = None,
+    def __init__(self, wires: Any, shots: Any = None, *, profile: Any = None, backend: Any = None,
                  seed: int | None = None, optimization_level: int | None = None,
                  seed_transpiler: int | None = None, cache_size: int = 256) -> None:
         if wires is None:
-            raise DeviceError("bridge.qiskit needs wires (the number of qubits or their labels)")
+            raise DeviceError("bridge.qiskit needs wires (the number of qubits or their labels); "
+                              "dynamically allocated wires are not supported")
         n_wires = wires if isinstance(wires, int) else len(wires)
         if profile is not None:
             from bridge.backends import qiskit_backend
@@ -111,6 +128,9 @@ class QiskitBatchDevice(Device):
                               f"({self.backend.num_qubits} qubits)")
         self._is_aer = isinstance(self.backend, AerSimulator)
         self._ideal = self._is_aer and self.backend.options.noise_model is None
+        # The ideal simulator runs circuits as built (no layout, every gate native): no transpiler, which
+        # also avoids its per-circuit cost. Other backends get ISA circuits from a preset pass manager.
+        self._operations = SUPPORTED_OPERATIONS - (NOT_NATIVE_TO_AER if self._ideal else frozenset())
         self._exact_simulator = AerSimulator(method="statevector") if self._ideal else None
         self._rng = np.random.default_rng(seed)
         self._pass_manager_options = {"optimization_level": 1 if optimization_level is None else optimization_level,
@@ -126,59 +146,113 @@ class QiskitBatchDevice(Device):
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
         program = CompilePipeline()
         program.add_transform(validate_device_wires, wires=self.wires, name=self.name)
-        program.add_transform(decompose, stopping_condition=_supported, target_gates=SUPPORTED_OPERATIONS,
-                              skip_initial_state_prep=False, name=self.name)
+        program.add_transform(decompose, stopping_condition=lambda op: op.name in self._operations,
+                              target_gates=self._operations, device_wires=self.wires, skip_initial_state_prep=False,
+                              name=self.name)
+        program.add_transform(device_resolve_dynamic_wires, wires=self.wires, allow_resets=False)
         program.add_transform(validate_measurements, name=self.name)
-        program.add_transform(split_non_commuting)
+        program.add_transform(split_when_sampling)
+        if execution_config is not None and execution_config.gradient_method == "device":
+            # vector-Jacobian products are per tape and per scalar angle: one tape per broadcast sample
+            # (cheap: the samples' rows still share one PUB, and no shifted tape is ever built)
+            program.add_transform(broadcast_expand)
         return program
 
     def setup_execution_config(self, config: ExecutionConfig | None = None,
                                circuit: qml.tape.QuantumScript | None = None) -> ExecutionConfig:
         config = config or ExecutionConfig()
-        if config.gradient_method in ("best", None):
-            config = replace(config, gradient_method="parameter-shift")
+        if config.gradient_method in ("best", "device"):
+            return replace(config, gradient_method="device", use_device_gradient=True,
+                           use_device_jacobian_product=True, grad_on_execution=False)
         return replace(config, use_device_gradient=False, use_device_jacobian_product=False)
 
     # ---------------------------------------------------------------- execution
     def execute(self, circuits: Sequence[qml.tape.QuantumScript],
                 execution_config: ExecutionConfig | None = None) -> tuple:
         tapes = [self._standard_wires(t) for t in circuits]
+        values = [tape_values(t) for t in tapes]
+        evaluated = self._evaluate(tapes, [v.values for v in values])
+        return tuple(_read(kind, compiled, tape, output, v.batch_size)
+                     for tape, v, (kind, compiled, output) in zip(tapes, values, evaluated, strict=True))
+
+    def _evaluate(self, tapes: Sequence[qml.tape.QuantumScript],
+                  rows: Sequence[np.ndarray]) -> list[tuple[str, Compiled, np.ndarray]]:
+        """Run ``rows[i]`` (angle rows, ``(n_i, n_params)``) through tape ``i``'s structure.
+
+        Tapes of equal structure share one PUB; all PUBs of a kind go in one primitive job.
+
+        Returns:
+            Per tape: its kind, its compiled structure and the primitive output for its rows
+            (expectation values ``(n_i, n_obs)``, states ``(n_i, 2**n)`` or samples ``(n_i, shots, n)``).
+        """
         groups: OrderedDict[Any, list[int]] = OrderedDict()
         for i, tape in enumerate(tapes):
             groups.setdefault(structure_key(tape, self._kind(tape)), []).append(i)
-
-        plans = {kind: [] for kind in ("estimator", "state", "sampler")}
+        plans: dict[str, list[tuple[Compiled, list[int], engines.Pub]]] = {"estimator": [], "state": [],
+                                                                            "sampler": []}
         for key, members in groups.items():
             compiled = self._compiled(key, tapes[members[0]])
-            values = [tape_values(tapes[i]) for i in members]
-            rows = np.concatenate([v.values for v in values], axis=0)
-            pub = engines.Pub(compiled.circuit, rows[:, compiled.columns], compiled.observables,
+            stacked = np.concatenate([rows[i] for i in members], axis=0)
+            pub = engines.Pub(compiled.circuit, stacked[:, compiled.columns], compiled.observables,
                               tapes[members[0]].shots.total_shots)
-            plans[compiled.kind].append((compiled, members, values, pub))
+            plans[compiled.kind].append((compiled, members, pub))
 
         results: list[Any] = [None] * len(tapes)
         jobs = pub_rows = 0
         for kind, plan in plans.items():
             if not plan:
                 continue
-            outputs = self._run(kind, [p[3] for p in plan])
+            outputs = self._run(kind, [pub for _, _, pub in plan])
             jobs += 1
-            for (compiled, members, values, pub), output in zip(plan, outputs, strict=True):
+            for (compiled, members, pub), output in zip(plan, outputs, strict=True):
                 pub_rows += pub.rows
                 start = 0
-                for i, v in zip(members, values, strict=True):
-                    rows = v.values.shape[0]
-                    results[i] = _read(kind, compiled, tapes[i], output[start:start + rows], v.batch_size)
-                    start += rows
+                for i in members:
+                    n = rows[i].shape[0]
+                    results[i] = (kind, compiled, output[start:start + n])
+                    start += n
         if self.tracker.active:
             self.tracker.update(primitive_jobs=jobs, pub_rows=pub_rows)
             self.tracker.record()
-        return tuple(results)
+        return results
+
+    # ---------------------------------------------------------------- derivatives
+    def supports_derivatives(self, execution_config: ExecutionConfig | None = None,
+                             circuit: qml.tape.QuantumScript | None = None) -> bool:
+        """The device's own batched parameter-shift serves ``diff_method="device"`` (and ``"best"``)."""
+        if execution_config is None:
+            return True
+        return execution_config.gradient_method in ("device", "best") and execution_config.derivative_order == 1
+
+    def supports_vjp(self, execution_config: ExecutionConfig | None = None,
+                     circuit: qml.tape.QuantumScript | None = None) -> bool:
+        return self.supports_derivatives(execution_config, circuit)
+
+    def compute_vjp(self, circuits: Sequence[qml.tape.QuantumScript], cotangents: Sequence[Any],
+                    execution_config: ExecutionConfig | None = None) -> tuple:
+        """Vector-Jacobian products by the parameter-shift rule, all shifted rows in one job per kind.
+
+        Gradients reach every trainable gate angle, broadcast ones (a batch of inputs) included: the
+        shifted rows of a broadcast angle change it in every row at once, and row ``b``'s outputs depend
+        on row ``b``'s angle only.
+        """
+        tapes = [self._standard_wires(t) for t in circuits]
+        values = [tape_values(t) for t in tapes]
+        plans = [shift_plan(t, v.values) for t, v in zip(tapes, values, strict=True)]
+        # variances need the unshifted rows too (d var = d<O²> − 2<O> d<O>); other results do not
+        rows = [np.concatenate([v.values, p.rows]) if _has_variance(t) else p.rows
+                for t, v, p in zip(tapes, values, plans, strict=True)]
+        evaluated = self._evaluate(tapes, rows)
+        return tuple(_vjp(kind, compiled, tape, output, v, plan, dy)
+                     for tape, v, plan, (kind, compiled, output), dy
+                     in zip(tapes, values, plans, evaluated, cotangents, strict=True))
 
     def _standard_wires(self, tape: qml.tape.QuantumScript) -> qml.tape.QuantumScript:
         if self.wires.labels == tuple(range(len(self.wires))):
             return tape
-        return tape.map_wires({w: i for i, w in enumerate(self.wires)})
+        (mapped,), _ = qml.map_wires(tape, {w: i for i, w in enumerate(self.wires)})
+        mapped.trainable_params = tape.trainable_params
+        return mapped
 
     def _kind(self, tape: qml.tape.QuantumScript) -> str:
         pauli_only = all(isinstance(m, ExpectationMP | VarianceMP) and m.obs is not None and m.obs.pauli_rep
@@ -191,6 +265,10 @@ class QiskitBatchDevice(Device):
         if tape.shots.has_partitioned_shots or self._is_aer or not pauli_only:
             return "sampler"
         return "estimator"
+
+    def cache_len(self) -> int:
+        """Number of compiled structures held (at most ``cache_size``)."""
+        return len(self._cache)
 
     def _compiled(self, key: Any, tape: qml.tape.QuantumScript) -> Compiled:
         cached = self._cache.get(key)
@@ -209,7 +287,7 @@ class QiskitBatchDevice(Device):
         n = len(self.wires)
         extra = tape.diagonalizing_gates if kind == "sampler" else ()
         circuit = parameterized_circuit(tape, n, measure=kind == "sampler", extra_ops=extra)
-        isa = self._transpile(circuit) if kind != "state" else circuit
+        isa = circuit if self._ideal else self._transpile(circuit)
         columns = np.array([p.index for p in isa.parameters], dtype=int)
         if kind != "estimator":
             return Compiled(kind, isa, columns)
@@ -259,36 +337,110 @@ class QiskitBatchDevice(Device):
         return lambda seed: RuntimeSampler(mode=self.backend)
 
 
-def _supported(op: qml.operation.Operator) -> bool:
-    return op.name in SUPPORTED_OPERATIONS
+@qml.transform
+def split_when_sampling(tape: qml.tape.QuantumScript) -> tuple[list[qml.tape.QuantumScript], Callable]:
+    """``split_non_commuting`` for tapes with shots only (samples need one basis per tape).
+
+    Exact tapes keep every measurement: the exact readers handle any mix of observables, and not
+    splitting keeps Hamiltonian coefficients out of the interface's (float32) post-processing.
+    """
+    if tape.shots:
+        return split_non_commuting(tape)
+    return [tape], lambda results: results[0]
+
+
+def _per_measurement(kind: str, measurements: Sequence[Any], output: np.ndarray,
+                     shots: slice = slice(None)) -> list[np.ndarray]:
+    """Each measurement of a ``"state"`` or ``"sampler"`` tape, for every row: arrays ``(rows, ...)``.
+
+    PennyLane's own measurement functions do the work: ``measure`` on the batch of exact states, and
+    ``process_samples`` on the (already diagonalized) samples, as its ``default.qubit`` does.
+    """
+    if kind == "state":
+        n_qubits = int(np.log2(output.shape[1]))
+        states = output.reshape((output.shape[0], *[2] * n_qubits))
+        if output.shape[0] > 1:
+            return [np.asarray(measure(m, states, is_state_batched=True)) for m in measurements]
+        return [np.asarray(measure(m, states[0]))[None] for m in measurements]
+    wires = Wires(range(output.shape[2]))
+    if output.shape[0] > 1:  # process_samples takes a leading batch (row) dimension of size > 1
+        return [m.process_samples(output[:, shots], wires) for m in measurements]
+    values = [m.process_samples(output[0, shots], wires) for m in measurements]
+    return [[v] if isinstance(v, dict) else np.asarray(v)[None] for v in values]
 
 
 def _read(kind: str, compiled: Compiled, tape: qml.tape.QuantumScript, output: np.ndarray,
           batch_size: int | None) -> Any:
     """Turn a tape's rows of primitive output into PennyLane's result structure."""
-    measurements = tape.measurements
 
-    def per_row(values: list[Any]) -> Any:
-        return np.stack(values) if batch_size is not None else values[0]
-
-    def pack(per_mp: list[Any]) -> Any:
+    def pack(per_mp: list[np.ndarray]) -> Any:
+        per_mp = [v if batch_size is not None else v[0] for v in per_mp]
         return per_mp[0] if len(per_mp) == 1 else tuple(per_mp)
 
     if kind == "estimator":
-        per_mp = []
-        for j, square in compiled.readout:
-            ev = output[:, j]
-            value = ev if square is None else output[:, square] - ev**2
-            per_mp.append(per_row(list(value)))
-        return pack(per_mp)
-    if kind == "state":  # PennyLane's own measurement functions on the batch of exact states
-        n_qubits = int(np.log2(output.shape[1]))
-        states = output.reshape((output.shape[0], *[2] * n_qubits))
-        values = [measure(m, states, is_state_batched=True) for m in measurements]
-        return pack([v if batch_size is not None else v[0] for v in values])
-    full = Wires(range(output.shape[2]))
-    bins = []
-    for lower, upper in tape.shots.bins():
-        bins.append(pack([per_row([m.process_samples(row[lower:upper], full) for row in output])
-                          for m in measurements]))
-    return tuple(bins) if tape.shots.has_partitioned_shots else bins[0]
+        return pack([output[:, j] if square is None else output[:, square] - output[:, j] ** 2
+                     for j, square in compiled.readout])
+    if kind == "state" or not tape.shots.has_partitioned_shots:
+        return pack(_per_measurement(kind, tape.measurements, output))
+    return tuple(pack(_per_measurement(kind, tape.measurements, output, slice(lower, upper)))
+                 for lower, upper in tape.shots.bins())
+
+
+def _has_variance(tape: qml.tape.QuantumScript) -> bool:
+    return any(isinstance(m, VarianceMP) for m in tape.measurements)
+
+
+def _moments(kind: str, compiled: Compiled, tape: qml.tape.QuantumScript,
+             output: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Per measurement, the rows of a quantity linear in the state and, for variances, of ⟨O²⟩.
+
+    Expectation values and probabilities are linear, so the shift rule applies to them directly; a
+    variance is ⟨O²⟩ − ⟨O⟩², so its two moments are returned (for sampled or exact-state tapes, from
+    the probabilities in O's eigenbasis and O's eigenvalues).
+    """
+    if kind == "estimator":
+        return [(output[:, j], None if square is None else output[:, square]) for j, square in compiled.readout]
+    linear = []
+    for m in tape.measurements:
+        if isinstance(m, VarianceMP):
+            (probs,) = _per_measurement(kind, [qml.probs(op=m.obs)], output)
+            eigvals = np.asarray(m.obs.eigvals())
+            linear.append((probs @ eigvals, probs @ eigvals**2))
+        elif isinstance(m, ExpectationMP | ProbabilityMP):
+            (value,) = _per_measurement(kind, [m], output)
+            linear.append((np.asarray(value), None))
+        else:
+            raise DeviceError(f"bridge.qiskit cannot differentiate {m} (only expectation values, variances and "
+                              "probabilities): use diff_method='parameter-shift' or do not differentiate it")
+    return linear
+
+
+def _vjp(kind: str, compiled: Compiled, tape: qml.tape.QuantumScript, output: np.ndarray, values: TapeValues,
+         plan: ShiftPlan, cotangent: Any) -> tuple:
+    """One tape's vector-Jacobian product from its shifted blocks (after its base rows, for variances)."""
+    if not plan.terms:
+        return ()
+    if tape.shots.has_partitioned_shots:
+        raise DeviceError("bridge.qiskit's device gradients do not support shot vectors; give one shot number")
+    n = values.values.shape[0]
+    offset = n if _has_variance(tape) else 0
+    moments = _moments(kind, compiled, tape, output)
+    dys = [np.asarray(cotangent)] if len(tape.measurements) == 1 else [np.asarray(d) for d in cotangent]
+
+    def shifted(rows: np.ndarray, terms: tuple[tuple[int, float], ...]) -> np.ndarray:
+        """Σ_j c_j f(block_j): the derivative of ``rows``' quantity, shape (n, ...)."""
+        return sum(c * rows[offset + n * k: offset + n * (k + 1)] for k, c in terms)
+
+    vjps = []
+    for terms, broadcast in zip(plan.terms, plan.broadcast, strict=True):
+        total = np.zeros(n)
+        for (first, second), dy in zip(moments, dys, strict=True):
+            if not terms:
+                continue
+            jac = shifted(first, terms)
+            if second is not None:  # d var = d<O²> − 2 <O> d<O>
+                jac = shifted(second, terms) - 2 * first[:n] * jac
+            dy_rows = dy.reshape(n, -1)
+            total += np.sum(dy_rows * np.asarray(jac).reshape(n, -1), axis=1)
+        vjps.append(total if broadcast else np.float64(total.sum()))
+    return tuple(vjps)

@@ -26,17 +26,18 @@ def _values_and_grads(profile, spec=None, batch=3, seed=11):
     return y.detach(), x.grad.detach(), weights["weights"].grad.detach() if weights else None
 
 
-@pytest.mark.parametrize("profile", ["aer", "lightning"])
+@pytest.mark.parametrize("profile", ["aer", "aer-stock", "lightning"])
 def test_exact_profiles_equal_default_qubit(profile):
     expected = _values_and_grads("default")
     for got, want in zip(_values_and_grads(profile), expected, strict=True):
         torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
 
 
-def test_aer_exact_is_really_exact_whatever_the_seed():
+@pytest.mark.parametrize("profile", ["aer", "aer-stock"])
+def test_aer_exact_is_really_exact_whatever_the_seed(profile):
     """No silent 1024-shot fallback: two simulator seeds give identical, analytically correct values."""
-    a = _values_and_grads(load_profile("aer").with_seed(1), circuits.textbook_hry(), batch=4)
-    b = _values_and_grads(load_profile("aer").with_seed(2), circuits.textbook_hry(), batch=4)
+    a = _values_and_grads(load_profile(profile).with_seed(1), circuits.textbook_hry(), batch=4)
+    b = _values_and_grads(load_profile(profile).with_seed(2), circuits.textbook_hry(), batch=4)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     torch.manual_seed(11)
     layer_input = torch.rand(4, 1, dtype=torch.float64)

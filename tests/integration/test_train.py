@@ -72,8 +72,8 @@ def test_short_training_on_a_fake_ibm_backend(tmp_path):
     assert all(torch.isfinite(torch.tensor(metrics["train_loss"])))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["aer", "aer-shots"])
 def test_main_job_defaults_reach_the_target_on_aer(tmp_path, profile):
+    """The main job as the README runs it (default epochs, batch size and seed) on the Aer profiles."""
     assert main(["train", "mnist01", "--device", profile, "--out", str(tmp_path), "--no-progress"]) == 0
     assert _metrics(tmp_path)["test_accuracy"] >= 0.99

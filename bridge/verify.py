@@ -1,0 +1,270 @@
+"""Cross-framework verification: the PennyLane path on a profile against an independent Qiskit reference,
+exact ground truth and finite differences, for values, weight gradients and input gradients.
+
+For a model and seeded inputs ``x (batch, n_inputs)``, weights ``w`` and a random cotangent ``v (batch,
+n_outputs)``, each engine gives the outputs ``y``, ``∂(v·y)/∂w`` and ``∂(v·y)/∂x``:
+
+* ``truth``: ``default.qubit`` with backprop (float64), the ground truth;
+* the bridge's path (:func:`bridge.layers.make_qnode`) on each profile;
+* ``reference``: :class:`bridge.reference.ReferenceQNN` on Aer's ``EstimatorV2``, built from the model's
+  independent Qiskit construction;
+* ``finite-diff``: central differences of the truth (step 1e-6), a sanity check of the truth itself.
+
+Tolerances: 1e-8 for exact engines; for shot-based profiles 5σ per element, σ from the shot count N:
+``√((1 − ⟨Z⟩²)/N)`` for a value, and for a gradient the two-term shift estimator's
+``σ² ≤ Σ_rows Σ_k (∂φ_k/∂p)² (Σ_m |v_m|)² / (2N)`` over the Pauli-rotation occurrences φ_k of the
+parameter (the reference's decomposition of the circuit); finite differences: 1e-6 (their truncation
+and rounding error at step 1e-6 is below 1e-9 for these circuits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pennylane as qml
+import torch
+
+from bridge import circuits
+from bridge.circuits import CircuitSpec
+from bridge.layers import make_qnode
+from bridge.profiles import Profile, load_profile
+from bridge.reference import ReferenceQNN
+from bridge.reference import models as qiskit_models
+from bridge.reference.random_circuits import RandomCircuit, angle_value, random_circuit, to_qiskit
+
+EXACT_TOLERANCE = 1e-8
+FD_TOLERANCE = 1e-6
+FD_STEP = 1e-6
+K_SIGMA = 5.0
+DEFAULT_PROFILES = ("default", "lightning", "aer", "aer-shots")
+
+Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # values (B, M), d/dx (B, n_in), d/dw (n_w,)
+Engine = Callable[[np.ndarray, np.ndarray, np.ndarray], Outputs]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model on both sides: the PennyLane circuit and its independent Qiskit construction.
+
+    ``weight_names`` gives the order in which the PennyLane weight tensors are flattened.
+    """
+
+    name: str
+    spec: CircuitSpec
+    model: qiskit_models.QiskitModel
+
+    @property
+    def weight_names(self) -> list[str]:
+        return sorted(self.spec.weight_shapes)
+
+    @property
+    def n_weights(self) -> int:
+        return sum(int(np.prod(s)) for s in self.spec.weight_shapes.values())
+
+    def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, start = {}, 0
+        for name in self.weight_names:
+            shape = self.spec.weight_shapes[name]
+            size = int(np.prod(shape))
+            out[name] = w[start:start + size].reshape(shape)
+            start += size
+        return out
+
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison against the truth."""
+
+    model: str
+    engine: str
+    values: float
+    weight_grads: float
+    input_grads: float
+    tolerance: str
+    passed: bool
+
+
+def library_cases() -> list[Case]:
+    """The circuit library's models, each with its Qiskit construction."""
+    return [
+        Case("textbook_hry", circuits.textbook_hry(), qiskit_models.textbook_hry()),
+        Case("angle_entangling", circuits.angle_entangling(4, 2), qiskit_models.angle_entangling(4, 2)),
+        Case("zz_real_amplitudes", circuits.zz_real_amplitudes(2, 2), qiskit_models.zz_real_amplitudes(2, 2)),
+        Case("qaoa_maxcut", circuits.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2),
+             qiskit_models.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2)),
+    ]
+
+
+_PENNYLANE_GATES = {"rx": qml.RX, "ry": qml.RY, "rz": qml.RZ, "p": qml.PhaseShift, "rzz": qml.IsingZZ,
+                    "crx": qml.CRX, "cx": qml.CNOT, "h": qml.Hadamard}
+
+
+def pennylane_twin(spec: RandomCircuit) -> CircuitSpec:
+    """The PennyLane circuit of a random gate list (the same list builds the Qiskit side)."""
+
+    def qfunc(inputs, weights):
+        x = [inputs[..., i] for i in range(spec.n_inputs)]
+        for gate in spec.gates:
+            args = [angle_value(gate.angle, x, weights)] if gate.angle else []
+            _PENNYLANE_GATES[gate.name](*args, wires=list(gate.wires))
+        return [qml.expval(qml.PauliZ(q)) for q in spec.readout]
+
+    return CircuitSpec(f"random_{spec.seed}", qfunc, n_wires=spec.n_qubits, n_inputs=spec.n_inputs,
+                       n_outputs=len(spec.readout), weight_shapes={"weights": (spec.n_weights,)})
+
+
+def random_cases(count: int, seed: int = 0) -> list[Case]:
+    """``count`` seeded random circuits (2–6 qubits, reused weights, angle expressions)."""
+    out = []
+    for i in range(count):
+        spec = random_circuit(seed * 100_003 + i)
+        out.append(Case(f"random_{spec.seed}", pennylane_twin(spec), to_qiskit(spec)))
+    return out
+
+
+# ------------------------------------------------------------------ engines
+def pennylane_engine(case: Case, qnode: qml.QNode) -> Engine:
+    """Values and vector-Jacobian products through a torch-interface QNode (float64)."""
+
+    def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        out = qnode(xt, **case.unflatten(wt))
+        y = torch.stack([torch.as_tensor(o) for o in out], dim=-1).to(torch.float64)
+        y = y.expand(len(x), case.spec.n_outputs) if y.ndim == 1 else y
+        loss = (y * torch.tensor(v)).sum()
+        gx, gw = torch.autograd.grad(loss, (xt, wt), allow_unused=True)
+        return (y.detach().numpy(), np.zeros_like(x) if gx is None else gx.numpy(),
+                np.zeros_like(w) if gw is None else gw.numpy())
+
+    return run
+
+
+def truth_engine(case: Case) -> Engine:
+    dev = qml.device("default.qubit", wires=case.spec.n_wires)
+    return pennylane_engine(case, qml.QNode(case.spec.qfunc, dev, interface="torch", diff_method="backprop"))
+
+
+def profile_engine(case: Case, profile: Profile) -> Engine:
+    return pennylane_engine(case, make_qnode(case.spec.qfunc, profile, case.spec.n_wires))
+
+
+def reference_engine(qnn: ReferenceQNN) -> Engine:
+    def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
+        gx, gw = qnn.backward(x, w, v)
+        return qnn.forward(x, w), gx, gw
+
+    return run
+
+
+def finite_difference_engine(truth: Engine) -> Engine:
+    """Central differences of the truth's values (float64, step :data:`FD_STEP`)."""
+
+    def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
+        def loss(xx: np.ndarray, ww: np.ndarray) -> float:
+            return float((truth(xx, ww, v)[0] * v).sum())
+
+        gx, gw = np.zeros_like(x), np.zeros_like(w)
+        for index in np.ndindex(x.shape):
+            plus, minus = x.copy(), x.copy()
+            plus[index] += FD_STEP
+            minus[index] -= FD_STEP
+            gx[index] = (loss(plus, w) - loss(minus, w)) / (2 * FD_STEP)
+        for index in range(len(w)):
+            plus, minus = w.copy(), w.copy()
+            plus[index] += FD_STEP
+            minus[index] -= FD_STEP
+            gw[index] = (loss(x, plus) - loss(x, minus)) / (2 * FD_STEP)
+        return truth(x, w, v)[0], gx, gw
+
+    return run
+
+
+# ------------------------------------------------------------------ comparison
+def shot_sigmas(qnn: ReferenceQNN, x: np.ndarray, w: np.ndarray, v: np.ndarray, values: np.ndarray,
+                shots: int) -> Outputs:
+    """Standard deviations (upper bounds) of shot-based values and shift-rule gradients; see module doc."""
+    sigma_values = np.sqrt(np.clip(1 - values**2, 0, None) / shots)
+    factors = qnn.chain_factors(x, w)  # (batch, occurrences, n_inputs + n_weights)
+    spread = np.abs(v).sum(axis=1)  # Σ_m |v_m| per row
+    per_row = (factors**2).sum(axis=1) * spread[:, None] ** 2 / (2 * shots)  # (batch, params)
+    return sigma_values, np.sqrt(per_row[:, : qnn.n_inputs]), np.sqrt(per_row[:, qnn.n_inputs:].sum(axis=0))
+
+
+def compare(model: str, engine: str, got: Outputs, want: Outputs, *, tolerance: float | None = None,
+            sigmas: Outputs | None = None, shots: int | None = None) -> Row:
+    """A row: max |Δ| per quantity; passes if every element is within ``tolerance`` or ``K_SIGMA·σ``."""
+    deltas = [np.abs(np.asarray(g) - np.asarray(t)) for g, t in zip(got, want, strict=True)]
+    maxima = [float(d.max()) if d.size else 0.0 for d in deltas]
+    if sigmas is None:
+        passed = all(m <= tolerance for m in maxima)
+        text = f"{tolerance:.0e}"
+    else:
+        ratios = [float((d / (s + 1e-15)).max()) if d.size else 0.0 for d, s in zip(deltas, sigmas, strict=True)]
+        passed = all(r <= K_SIGMA for r in ratios)
+        text = f"{K_SIGMA:.0f}σ at {shots} shots (max {max(ratios):.2f}σ)"
+    return Row(model, engine, maxima[0], maxima[2], maxima[1], text, passed)
+
+
+def verify_case(case: Case, profiles: Sequence[Profile], *, batch: int = 3, seed: int = 0,
+                candidates: dict[str, Engine] | None = None) -> list[Row]:
+    """Compare every engine with the truth on one model (inputs, weights and cotangent from ``seed``).
+
+    Args:
+        case: the model.
+        profiles: profiles of the bridge's PennyLane path.
+        batch: inputs per evaluation.
+        seed: seed of inputs (uniform in [0, π)), weights (uniform in [0, 2π)) and cotangent (normal).
+        candidates: extra engines to check, by name (the tests use this to inject broken gradients).
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, np.pi, (batch, case.spec.n_inputs))
+    w = rng.uniform(0, 2 * np.pi, case.n_weights)
+    v = rng.normal(size=(batch, case.spec.n_outputs))
+    truth = truth_engine(case)
+    want = truth(x, w, v)
+    qnn = ReferenceQNN(case.model.circuit, case.model.inputs, case.model.weights, list(case.model.observables))
+    rows = [compare(case.name, "reference (Aer)", reference_engine(qnn)(x, w, v), want, tolerance=EXACT_TOLERANCE),
+            compare(case.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want,
+                    tolerance=FD_TOLERANCE)]
+    for profile in profiles:
+        got = profile_engine(case, profile)(x, w, v)
+        if profile.exact:
+            rows.append(compare(case.name, profile.name, got, want, tolerance=EXACT_TOLERANCE))
+        else:
+            sigmas = shot_sigmas(qnn, x, w, v, want[0], profile.shots)
+            rows.append(compare(case.name, profile.name, got, want, sigmas=sigmas, shots=profile.shots))
+    for name, engine in (candidates or {}).items():
+        rows.append(compare(case.name, name, engine(x, w, v), want, tolerance=EXACT_TOLERANCE))
+    return rows
+
+
+def run_verification(profiles: Sequence[str | Profile] = DEFAULT_PROFILES, *, random_count: int = 50,
+                     seed: int = 0, json_path: Path | None = None,
+                     progress: Callable[[Row], None] | None = None) -> list[Row]:
+    """Verify the library models and ``random_count`` random circuits on every profile; optional JSON."""
+    loaded = [load_profile(p) for p in profiles]
+    rows = []
+    for case in [*library_cases(), *random_cases(random_count, seed)]:
+        for row in verify_case(case, loaded, seed=seed):
+            rows.append(row)
+            if progress:
+                progress(row)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"rows": [asdict(r) for r in rows],
+                                         "passed": all(r.passed for r in rows)}, indent=2))
+    return rows
+
+
+def format_row(row: Row) -> str:
+    return (f"| {row.model} | {row.engine} | {row.values:.1e} | {row.weight_grads:.1e} | {row.input_grads:.1e} "
+            f"| {row.tolerance} | {'pass' if row.passed else 'FAIL'} |")
+
+
+TABLE_HEADER = ("| model | engine | max abs Δ values | max abs Δ weight grads | max abs Δ input grads | tolerance "
+                "| result |\n| --- | --- | ---: | ---: | ---: | --- | --- |")
