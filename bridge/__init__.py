@@ -17,6 +17,7 @@ _EXPORTS = {
     "BridgeError": "bridge.exceptions",
     "CredentialsError": "bridge.exceptions",
     "DataError": "bridge.exceptions",
+    "ExecutionError": "bridge.exceptions",
     "InputError": "bridge.exceptions",
     "ProfileError": "bridge.exceptions",
     "Profile": "bridge.profiles",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pennylane as qml
 
-from bridge.exceptions import ProfileError
+from bridge.exceptions import InputError, ProfileError
 from bridge.profiles import Profile, load_profile
 
 
@@ -43,8 +43,11 @@ def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
     Raises:
         ProfileError: the profile cannot be built (unknown device, unknown fake backend, ...).
         CredentialsError: an ``ibm`` profile without credentials.
+        InputError: a simulated state vector of ``wires`` qubits would not fit in memory.
     """
     prof = load_profile(profile)
+    if not prof.needs_ibm_account:
+        check_statevector_memory(wires, prof.name)
     if prof.device == "bridge.qiskit":
         from bridge.qiskit_device import QiskitBatchDevice
 
@@ -63,6 +66,38 @@ def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
     except qml.exceptions.DeviceError as e:
         raise ProfileError(f"device profile {prof.name}: PennyLane cannot load device {prof.device!r} "
                            f"({e}); install its plugin or fix 'device'") from e
+
+
+# complex128 amplitudes, times 2 for the simulator's working copy (a gate or a measurement needs one)
+BYTES_PER_AMPLITUDE = 16
+WORKSPACE_FACTOR = 2
+
+
+def statevector_bytes(wires: int) -> int:
+    """Memory a state-vector simulation of ``wires`` qubits needs: 16 bytes × 2**wires × 2 (workspace)."""
+    return BYTES_PER_AMPLITUDE * WORKSPACE_FACTOR * 2**wires
+
+
+def check_statevector_memory(wires: int, profile_name: str, available: int | None = None) -> None:
+    """Refuse, before anything is allocated, a simulation whose state vector cannot fit in memory.
+
+    Args:
+        wires: number of qubits.
+        profile_name: for the message.
+        available: bytes available (default: the machine's available memory, from ``psutil``).
+
+    Raises:
+        InputError: with the estimate, the memory available and what to do instead.
+    """
+    import psutil
+
+    free = psutil.virtual_memory().available if available is None else available
+    needed = statevector_bytes(wires)
+    if needed > free:
+        raise InputError(f"a {wires}-qubit state-vector simulation on profile {profile_name!r} needs about "
+                         f"{needed / 2**30:,.1f} GiB (16 bytes × 2^{wires} amplitudes, twice), but only "
+                         f"{free / 2**30:,.1f} GiB of memory is available; use fewer qubits, or a hardware "
+                         "profile such as 'ibm'")
 
 
 def _lightning_class() -> type:

@@ -1,7 +1,8 @@
 """The ``qml-bridge`` command (also ``python -m bridge``).
 
 Errors a user can cause (:class:`~bridge.exceptions.BridgeError`) print one line on stderr and exit
-with code 2, without a traceback.
+with code 2, without a traceback; a backend whose jobs keep failing (:class:`~bridge.exceptions.ExecutionError`)
+exits with code 1, and an interrupted run with 130, each leaving a checkpoint to resume from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.exceptions import BridgeError
+from bridge.exceptions import BridgeError, ExecutionError
 from bridge.profiles import DEFAULT_PROFILE, ENV_VAR, list_profiles, load_profile
 
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", type=Path, default=None,
                        help="dataset root in torchvision's layout (default: the embedded subset)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--checkpoint-every", type=_positive, default=0, metavar="STEPS",
+                       help="also checkpoint every STEPS optimizer steps (default: after each epoch and on Ctrl-C)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     verify = commands.add_parser("verify", help="check values and gradients across frameworks")
     verify.add_argument("--device", action="append", default=None,
@@ -115,6 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         profile=profile, epochs=args.epochs or task.epochs, seed=args.seed,
         batch_size=args.batch_size or task.batch_size, out=args.out or Path("runs") / task.name,
         data_root=args.data_root, resume=args.resume, progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
     )
     print(f"training {task.name} ({task.summary}) on profile {profile.name!r} [{profile.device}, "
           f"{'exact' if profile.exact else f'{profile.shots} shots'}], {config.epochs} epoch(s)", flush=True)
@@ -131,11 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"devices": _cmd_devices, "train": _cmd_train, "verify": _cmd_verify}
     try:
         return handlers[args.command](args)
+    except ExecutionError as e:  # the backend failed, not the user: the last checkpoint is intact
+        print(f"qml-bridge: error: {e}\nThe last checkpoint is intact; continue with --resume once the backend "
+              "works again.", file=sys.stderr)
+        return 1
     except BridgeError as e:
         print(f"qml-bridge: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("qml-bridge: interrupted; the last finished epoch is in the checkpoint (resume with --resume)",
+        print("qml-bridge: interrupted; progress up to the last step is in the checkpoint (resume with --resume)",
               file=sys.stderr)
         return 130
 

@@ -13,7 +13,7 @@ Three ways to read a circuit, each one call for a whole batch of parameter rows:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,24 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.quantum_info import Pauli, SparsePauliOp
+
+# Submits a job (``submit()``) and returns ``read(result)``: plain by default, with retries in the device.
+JobRunner = Callable[..., Any]
+
+
+def run_once(submit: Callable[[], Any], *, read: Callable[[Any], Any] | None = None) -> Any:
+    """The plain :data:`JobRunner`: one attempt, no retry."""
+    result = submit().result()
+    return read(result) if read else result
+
+
+def successful(result: Any) -> Any:
+    """An Aer ``Result`` that succeeded, or ``JobError`` with Aer's status (a retried, transient failure)."""
+    if not result.success:
+        from qiskit.providers import JobError
+
+        raise JobError(f"Aer job failed: {result.status}")
+    return result
 
 
 @dataclass(frozen=True)
@@ -58,7 +76,7 @@ def _experiments(pub: Pub) -> int:
     return pub.rows if pub.circuit.parameters else 1
 
 
-def exact_expectations(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
+def exact_expectations(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
     """Exact expectation values, shape ``(rows, n_observables)`` per PUB, in one simulator job."""
     circuits, binds = [], []
     for pub in pubs:
@@ -68,7 +86,7 @@ def exact_expectations(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
             circuit.save_expectation_value(Pauli(label), qubits=range(circuit.num_qubits), label=label)
         binds.append(_bound(pub, circuit))
         circuits.append(circuit)
-    result = simulator.run(circuits, parameter_binds=binds).result()
+    result = run_job(lambda: simulator.run(circuits, parameter_binds=binds), read=successful)
     out, start = [], 0
     for pub in pubs:
         n = _experiments(pub)
@@ -82,7 +100,7 @@ def exact_expectations(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
     return out
 
 
-def exact_statevectors(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
+def exact_statevectors(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
     """State vectors in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)`` per PUB."""
     circuits, binds = [], []
     for pub in pubs:
@@ -90,7 +108,7 @@ def exact_statevectors(simulator: Any, pubs: Sequence[Pub]) -> list[np.ndarray]:
         circuit.save_statevector()
         binds.append(_bound(pub, circuit))
         circuits.append(circuit)
-    result = simulator.run(circuits, parameter_binds=binds).result()
+    result = run_job(lambda: simulator.run(circuits, parameter_binds=binds), read=successful)
     out, start = [], 0
     for pub in pubs:
         n = _experiments(pub)
@@ -116,9 +134,10 @@ class Sampler:
     its shifted circuits) get independent shot noise.
     """
 
-    def __init__(self, factory: Any, rng: np.random.Generator) -> None:
+    def __init__(self, factory: Any, rng: np.random.Generator, run_job: JobRunner = run_once) -> None:
         self.factory = factory
         self.rng = rng
+        self.run_job = run_job
 
     def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
         """Samples ``(rows, shots, n_qubits)`` per PUB, from one primitive job."""
@@ -127,7 +146,7 @@ class Sampler:
         payload = [(p.circuit, p.values, p.shots) if p.circuit.parameters else (p.circuit, None, p.shots * p.rows)
                    for p in pubs]
         out = []
-        for pub, res in zip(pubs, primitive.run(payload).result(), strict=True):
+        for pub, res in zip(pubs, self.run_job(lambda: primitive.run(payload)), strict=True):
             bits = res.data["c"]
             packed = bits.array.reshape(pub.rows, pub.shots, bits.array.shape[-1])
             out.append(bits_to_samples(packed, bits.num_bits))
@@ -137,15 +156,16 @@ class Sampler:
 class RuntimeEstimator:
     """qiskit-ibm-runtime's ``EstimatorV2`` (IBM backends, or fake ones in local mode)."""
 
-    def __init__(self, primitive: Any) -> None:
+    def __init__(self, primitive: Any, run_job: JobRunner = run_once) -> None:
         self.primitive = primitive
+        self.run_job = run_job
 
     def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
         """Expectation values ``(rows, n_observables)`` per PUB, from one primitive job."""
         payload = [(p.circuit, [list(p.observables)], p.values[:, None, :] if p.circuit.parameters else None)
                    for p in pubs]
         precision = 1 / np.sqrt(pubs[0].shots)
-        job = self.primitive.run(payload, precision=precision)
+        results = self.run_job(lambda: self.primitive.run(payload, precision=precision))
         return [np.broadcast_to(np.asarray(res.data.evs).reshape(-1, len(pub.observables)),
                                 (pub.rows, len(pub.observables)))
-                for pub, res in zip(pubs, job.result(), strict=True)]
+                for pub, res in zip(pubs, results, strict=True)]

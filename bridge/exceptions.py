@@ -26,3 +26,7 @@ class InputError(BridgeError, ValueError):
 
 class DataError(BridgeError):
     """A dataset folder is missing files or holds files that are not valid IDX data."""
+
+
+class ExecutionError(BridgeError):
+    """A primitive job kept failing after its retries (the message names the job id)."""

@@ -65,6 +65,7 @@ class QuantumLayer(nn.Module):
             raise InputError(f"QuantumLayer expects a bridge.circuits.CircuitSpec, got {type(circuit).__name__}; "
                              "wrap your quantum function as CircuitSpec(name, qfunc, n_wires, n_inputs, n_outputs, "
                              "weight_shapes)")
+        check_circuit(circuit)
         self.circuit = circuit
         self.profile = load_profile(profile)
         qnode = make_qnode(circuit.qfunc, self.profile, circuit.n_wires)
@@ -94,6 +95,32 @@ class QuantumLayer(nn.Module):
         weights = ", ".join(f"{k}={tuple(v)}" for k, v in self.circuit.weight_shapes.items()) or "none"
         return (f"circuit={self.circuit.name}, wires={self.circuit.n_wires}, inputs={self.n_inputs}, "
                 f"outputs={self.n_outputs}, weights={weights}, profile={self.profile.name!r}")
+
+
+def check_circuit(circuit: CircuitSpec) -> None:
+    """Build the circuit once with zero inputs and weights of the declared shapes, before any device exists.
+
+    Raises:
+        InputError: the quantum function fails with the declared ``weight_shapes`` or ``n_inputs`` (the
+            message quotes its error), returns another number of measurements than ``n_outputs``, or
+            acts on wires outside ``0..n_wires-1``.
+    """
+    shapes = ", ".join(f"{k}={tuple(v)}" for k, v in circuit.weight_shapes.items()) or "none"
+    inputs = torch.zeros(circuit.n_inputs, dtype=torch.float64)
+    weights = {k: torch.zeros(tuple(v), dtype=torch.float64) for k, v in circuit.weight_shapes.items()}
+    try:
+        tape = qml.tape.make_qscript(circuit.qfunc)(inputs, **weights)
+    except (ValueError, IndexError, TypeError, RuntimeError, KeyError) as e:
+        raise InputError(f"{circuit.name} cannot be built with weight shapes {shapes} and {circuit.n_inputs} "
+                         f"input(s): {type(e).__name__}: {e}. Make weight_shapes match what the quantum function "
+                         "indexes (for templates, e.g. qml.StronglyEntanglingLayers.shape(n_layers, n_wires))") from e
+    if len(tape.measurements) != circuit.n_outputs:
+        raise InputError(f"{circuit.name} returns {len(tape.measurements)} measurement(s) but its CircuitSpec says "
+                         f"n_outputs={circuit.n_outputs}; make them agree")
+    outside = [w for w in tape.wires if not (isinstance(w, int) and 0 <= w < circuit.n_wires)]
+    if outside:
+        raise InputError(f"{circuit.name} acts on wire(s) {outside} outside 0..{circuit.n_wires - 1}; raise n_wires "
+                         "or fix the wires")
 
 
 def check_inputs(inputs: Any, circuit: CircuitSpec) -> None:

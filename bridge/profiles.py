@@ -18,6 +18,9 @@ Schema (every key but ``device`` and ``description`` optional)::
     noise_backend = "FakeManilaV2"   # a backend of qiskit_ibm_runtime.fake_provider
     optimization_level = 1           # transpiler options
     seed_transpiler = 1234
+    retries = 3                      # bridge.qiskit: retries of a failed primitive job
+    retry_backoff = 1.0              # seconds before the first retry, doubled for each further one
+    job_timeout = 600.0              # seconds to wait for one job (omit: no limit)
 
     [ibm]                            # only for IBM backends
     backend = ""                     # empty: least busy device with enough qubits
@@ -55,6 +58,9 @@ class QiskitOptions:
     noise_backend: str | None = None
     optimization_level: int | None = None
     seed_transpiler: int | None = None
+    retries: int = 3
+    retry_backoff: float = 1.0
+    job_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -192,14 +198,14 @@ def parse_profile(text: str, *, name: str, source: Path | None = None) -> Profil
     Raises:
         ProfileError: with the file name and, for syntax errors, the line.
     """
-    where = str(source) if source else name
+    where = _Where(str(source) if source else name, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         line = re.search(r"line (\d+)", str(e))
         at = f", line {line.group(1)}" if line else ""
         raise ProfileError(f"malformed device profile {where}{at}: {e}; fix the TOML syntax") from e
-    _reject_unknown(data, _TOP_KEYS, where, "top level")
+    _reject_unknown(data, _TOP_KEYS, where, None)
     for required in ("device", "description"):
         if required not in data:
             raise ProfileError(f"device profile {where} has no {required!r} key; add {required} = \"...\"")
@@ -221,52 +227,88 @@ def parse_profile(text: str, *, name: str, source: Path | None = None) -> Profil
     return profile
 
 
-def _reject_unknown(data: dict[str, Any], allowed: set[str], where: str, table: str) -> None:
+@dataclass(frozen=True)
+class _Where:
+    """A profile's file name, and the line of a key in its text (for messages)."""
+
+    name: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.name
+
+    def at(self, key: str, table: str | None = None) -> str:
+        """``"FILE, line N"`` for ``key`` (in ``[table]``, or at the top level), or ``"FILE"``."""
+        current = None
+        for number, line in enumerate(self.text.splitlines(), start=1):
+            header = re.match(r"\s*\[\s*([^\]\s]+)\s*\]", line)
+            if header:
+                current = header.group(1)
+                if table is None and current == key:
+                    return f"{self.name}, line {number}"
+            elif current == table and re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
+                return f"{self.name}, line {number}"
+        return self.name
+
+
+def _reject_unknown(data: dict[str, Any], allowed: set[str], where: _Where, table: str | None) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ProfileError(f"device profile {where}: unknown key(s) {', '.join(map(repr, unknown))} in {table}; "
+        place = f"[{table}]" if table else "top level"
+        raise ProfileError(f"device profile {where.at(unknown[0], table)}: unknown key(s) "
+                           f"{', '.join(map(repr, unknown))} in {place}; "
                            f"allowed keys: {', '.join(sorted(allowed))}")
 
 
-def _typed(data: dict[str, Any], key: str, kind: type, where: str, default: Any = ...) -> Any:
+def _typed(data: dict[str, Any], key: str, kind: type, where: _Where, default: Any = ...) -> Any:
     if key not in data:
         if default is ...:
             raise ProfileError(f"device profile {where} needs the key {key!r}")
         return default
     value = data[key]
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ProfileError(f"device profile {where}: {key!r} must be {kind.__name__}, got {value!r}")
+        raise ProfileError(f"device profile {where.at(key)}: {key!r} must be {kind.__name__}, got {value!r}")
     return value
 
 
-def _shots(value: Any, where: str) -> int | None:
+def _shots(value: Any, where: _Where) -> int | None:
     """Validate shots: absent means exact; otherwise a positive integer."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ProfileError(f"device profile {where}: 'shots' must be a positive integer, got {value!r}; "
+        raise ProfileError(f"device profile {where.at('shots')}: 'shots' must be a positive integer, got {value!r}; "
                            "omit the key for exact expectation values")
     return value
 
 
-def _table(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
+def _table(data: dict[str, Any], key: str, kind: type, where: _Where) -> Any:
     table = data.get(key, {})
     if not isinstance(table, dict):
-        raise ProfileError(f"device profile {where}: [{key}] must be a table, got {table!r}")
+        raise ProfileError(f"device profile {where.at(key)}: [{key}] must be a table, got {table!r}")
     fields = {f.name: f for f in dataclasses.fields(kind)}
-    _reject_unknown(table, set(fields), where, f"[{key}]")
+    _reject_unknown(table, set(fields), where, key)
     values = {}
     for name, value in table.items():
-        expected = int if "int" in str(fields[name].type) else str
+        at = where.at(name, key)
+        declared = str(fields[name].type)
+        expected = int if "int" in declared else float if "float" in declared else str
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ProfileError(f"device profile {where}: [{key}] {name!r} must be an integer, got {value!r}")
+            raise ProfileError(f"device profile {at}: [{key}] {name!r} must be an integer, got {value!r}")
+        if expected is float:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ProfileError(f"device profile {at}: [{key}] {name!r} must be a number of seconds "
+                                   f"≥ 0, got {value!r}")
+            value = float(value)
         if expected is str and not isinstance(value, str):
-            raise ProfileError(f"device profile {where}: [{key}] {name!r} must be a string, got {value!r}")
+            raise ProfileError(f"device profile {at}: [{key}] {name!r} must be a string, got {value!r}")
         values[name] = value
+    if values.get("retries", 0) < 0:
+        raise ProfileError(f"device profile {where.at('retries', key)}: [{key}] 'retries' must be ≥ 0, "
+                           f"got {values['retries']}")
     return kind(**values)
 
 
-def _check_consistency(profile: Profile, where: str) -> None:
+def _check_consistency(profile: Profile, where: _Where | str) -> None:
     if profile.diff_method not in DIFF_METHODS:
         raise ProfileError(f"device profile {where}: diff_method {profile.diff_method!r} is not one of "
                            f"{', '.join(DIFF_METHODS)}")

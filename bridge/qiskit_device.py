@@ -45,6 +45,7 @@ from pennylane_qiskit.converter import QISKIT_OPERATION_MAP
 from qiskit.quantum_info import SparsePauliOp
 
 from bridge import engines
+from bridge.retry import RetryPolicy, run_job
 from bridge.shift import ShiftPlan, shift_plan
 from bridge.structure import (
     DECOMPOSED_GATES,
@@ -96,6 +97,9 @@ class QiskitBatchDevice(Device):
         optimization_level: transpiler optimization level (default 1).
         seed_transpiler: transpiler seed.
         cache_size: compiled structures kept (least recently used ones are dropped).
+        retries: attempts after a primitive job's first transient failure (see :mod:`bridge.retry`).
+        retry_backoff: seconds before the first retry, doubled before each further one.
+        job_timeout: seconds to wait for one job's result (``None``: no limit).
     """
 
     name = "bridge.qiskit"
@@ -103,7 +107,8 @@ class QiskitBatchDevice(Device):
 
     def __init__(self, wires: Any, shots: Any = None, *, profile: Any = None, backend: Any = None,
                  seed: int | None = None, optimization_level: int | None = None,
-                 seed_transpiler: int | None = None, cache_size: int = 256) -> None:
+                 seed_transpiler: int | None = None, cache_size: int = 256, retries: int | None = None,
+                 retry_backoff: float | None = None, job_timeout: float | None = None) -> None:
         if wires is None:
             raise DeviceError("bridge.qiskit needs wires (the number of qubits or their labels); "
                               "dynamically allocated wires are not supported")
@@ -119,6 +124,9 @@ class QiskitBatchDevice(Device):
                 optimization_level = prof.qiskit.optimization_level
             if seed_transpiler is None:
                 seed_transpiler = prof.qiskit.seed_transpiler
+            retries = prof.qiskit.retries if retries is None else retries
+            retry_backoff = prof.qiskit.retry_backoff if retry_backoff is None else retry_backoff
+            job_timeout = prof.qiskit.job_timeout if job_timeout is None else job_timeout
         super().__init__(wires=wires, shots=shots)
         from qiskit_aer import AerSimulator
 
@@ -131,7 +139,13 @@ class QiskitBatchDevice(Device):
         # The ideal simulator runs circuits as built (no layout, every gate native): no transpiler, which
         # also avoids its per-circuit cost. Other backends get ISA circuits from a preset pass manager.
         self._operations = SUPPORTED_OPERATIONS - (NOT_NATIVE_TO_AER if self._ideal else frozenset())
-        self._exact_simulator = AerSimulator(method="statevector") if self._ideal else None
+        # exact results come from the backend itself when it simulates state vectors, else from a fresh one
+        statevector_ready = self._ideal and self.backend.options.method in ("automatic", "statevector")
+        self._exact_simulator = (self.backend if statevector_ready
+                                 else AerSimulator(method="statevector") if self._ideal else None)
+        default = RetryPolicy()
+        self.retry_policy = RetryPolicy(default.retries if retries is None else retries,
+                                        default.backoff if retry_backoff is None else retry_backoff, job_timeout)
         self._rng = np.random.default_rng(seed)
         self._pass_manager_options = {"optimization_level": 1 if optimization_level is None else optimization_level,
                                       "seed_transpiler": seed_transpiler}
@@ -312,20 +326,39 @@ class QiskitBatchDevice(Device):
             self._pass_manager = generate_preset_pass_manager(backend=self.backend, **self._pass_manager_options)
         return self._pass_manager.run(circuit)
 
+    def _run_job(self, submit: Callable[[], Any], *, read: Callable[[Any], Any] | None = None) -> Any:
+        """Run one primitive job under the device's retry policy, counting retries in the tracker."""
+
+        def count_retry(_attempt: int) -> None:
+            if self.tracker.active:
+                self.tracker.update(job_retries=1)
+
+        return run_job(submit, self.retry_policy, read=read, describe=f"{self.name} job on {self.backend.name}",
+                       on_retry=count_retry)
+
     def _run(self, kind: str, pubs: list[engines.Pub]) -> list[np.ndarray]:
         if kind == "state":
-            return engines.exact_statevectors(self._exact_simulator, pubs)
+            return engines.exact_statevectors(self._exact_simulator, pubs, self._run_job)
         if kind == "estimator" and self._ideal and pubs[0].shots is None:
-            return engines.exact_expectations(self._exact_simulator, pubs)
+            return engines.exact_expectations(self._exact_simulator, pubs, self._run_job)
         if kind == "estimator":
             if self._estimator is None:
                 from qiskit_ibm_runtime import EstimatorV2
 
-                self._estimator = engines.RuntimeEstimator(EstimatorV2(mode=self.backend))
+                self._estimator = engines.RuntimeEstimator(EstimatorV2(mode=self.backend), self._run_job)
             return self._estimator.run(pubs)
         if self._sampler is None:
-            self._sampler = engines.Sampler(self._sampler_factory(), self._rng)
+            self._sampler = engines.Sampler(self._sampler_factory(), self._rng, self._run_job)
         return self._sampler.run(pubs)
+
+    @property
+    def rng_state(self) -> dict[str, Any]:
+        """The state of the sampling seeds' generator (saved in training checkpoints)."""
+        return self._rng.bit_generator.state
+
+    @rng_state.setter
+    def rng_state(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state
 
     def _sampler_factory(self) -> Callable[[int], Any]:
         if self._is_aer:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from tqdm import tqdm
 
 from bridge.checkpoints import load_checkpoint, save_checkpoint, write_json
 from bridge.data import load_split
+from bridge.exceptions import BridgeError
 from bridge.plots import plot_loss, plot_predictions
 from bridge.profiles import Profile
 from bridge.tasks import ImageTask
@@ -36,6 +41,8 @@ class TrainConfig:
         data_root: a dataset root in torchvision's layout, ``None`` for the embedded subset.
         resume: continue from ``out/checkpoint.pt``.
         progress: show a progress bar.
+        checkpoint_every: also write a checkpoint every this many optimizer steps (0: after each epoch
+            and on interrupt only).
     """
 
     profile: Profile
@@ -46,6 +53,7 @@ class TrainConfig:
     data_root: Path | None = None
     resume: bool = False
     progress: bool = True
+    checkpoint_every: int = 0
 
 
 def seed_everything(seed: int) -> None:
@@ -55,12 +63,76 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass
+class Progress:
+    """Where a run stands: finished epochs, optimizer steps into the current epoch and its running sums."""
+
+    epoch: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+
+class DeferredInterrupt:
+    """Ctrl-C (SIGINT) or SIGTERM during a training step is held until the step ends.
+
+    The loop then saves a checkpoint and raises ``KeyboardInterrupt``, so the checkpoint never holds a
+    half-applied optimizer step. A second signal interrupts at once (the last checkpoint stays valid).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> DeferredInterrupt:
+        self.requested = False
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("interrupted: finishing this step, then saving a checkpoint (interrupt again to stop at once)")
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def quantum_devices(model: torch.nn.Module) -> list[Any]:
+    """The PennyLane devices of the model's quantum layers, in module order."""
+    from bridge.layers import QuantumLayer
+
+    return [m.qlayer.qnode.device for m in model.modules() if isinstance(m, QuantumLayer)]
+
+
+def _device_rng_states(model: torch.nn.Module) -> list[Any]:
+    return [getattr(d, "rng_state", None) for d in quantum_devices(model)]
+
+
+def _restore_device_rngs(model: torch.nn.Module, states: list[Any]) -> None:
+    for device, state in zip(quantum_devices(model), states, strict=False):
+        if state is not None and hasattr(device, "rng_state"):
+            device.rng_state = state
+
+
 def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
     """Train ``task`` and write its outputs into ``config.out``.
+
+    A checkpoint (model, optimizer, torch and device RNG states, progress, losses so far) is written
+    atomically after every epoch, every ``config.checkpoint_every`` steps, and when the run is
+    interrupted (Ctrl-C, SIGTERM); ``config.resume`` continues from it to the same result as an
+    uninterrupted run with the same options.
 
     Returns:
         The metrics written to ``metrics.json``: train loss and accuracy per epoch, test accuracy on
         the held-out images, seconds, and the run's settings.
+
+    Raises:
+        BridgeError: ``resume`` without a readable checkpoint, or one written by a different run.
+        KeyboardInterrupt: after saving a checkpoint, when interrupted.
     """
     started = time.perf_counter()
     seed_everything(config.seed)
@@ -73,25 +145,34 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     history: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
-    first_epoch = 0
+    progress = Progress()
     elapsed_before = 0.0
+    run_id = {"task": task.name, "profile": config.profile.name, "seed": config.seed,
+              "batch_size": config.batch_size}
     if config.resume:
         state = load_checkpoint(out / CHECKPOINT)
+        _check_same_run(state, run_id, out / CHECKPOINT)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        _restore_device_rngs(model, state.get("device_rngs", []))
         history = state["history"]
-        first_epoch = state["epoch"]
+        progress = Progress(**state.get("progress", {"epoch": state["epoch"]}))
         elapsed_before = state.get("seconds", 0.0)
 
-    for epoch in range(first_epoch, config.epochs):
-        loss, accuracy = _train_epoch(model, optimizer, train_set, config, epoch)
-        history["train_loss"].append(loss)
-        history["train_accuracy"].append(accuracy)
+    def save() -> None:
         save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch + 1,
-                         "seconds": elapsed_before + time.perf_counter() - started,
-                         "task": task.name, "profile": config.profile.name}, out / CHECKPOINT)
+                         "torch_rng": torch.get_rng_state(), "device_rngs": _device_rng_states(model),
+                         "history": history, "epoch": progress.epoch, "progress": dataclasses.asdict(progress),
+                         "seconds": elapsed_before + time.perf_counter() - started, **run_id}, out / CHECKPOINT)
+
+    with DeferredInterrupt() as interrupt:
+        while progress.epoch < config.epochs:
+            _train_epoch(model, optimizer, train_set, config, progress, save, interrupt)
+            history["train_loss"].append(progress.loss_sum / progress.seen)
+            history["train_accuracy"].append(progress.correct / progress.seen)
+            progress = Progress(epoch=progress.epoch + 1)
+            save()
 
     accuracy, images, predicted, actual = evaluate(model, test_set, config.progress)
     seconds = elapsed_before + time.perf_counter() - started
@@ -111,29 +192,52 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
     return metrics
 
 
+def _check_same_run(state: dict[str, Any], run_id: dict[str, Any], path: Path) -> None:
+    """A checkpoint resumes only the run that wrote it (same task, profile, seed and batch size)."""
+    differing = {k: (state.get(k), v) for k, v in run_id.items() if k in state and state[k] != v}
+    if differing:
+        told = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differing.items())
+        raise BridgeError(f"checkpoint {path} was written by another run: {told}; resume with the same "
+                          "options, or use another --out")
+
+
 def _train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set: Any,
-                 config: TrainConfig, epoch: int) -> tuple[float, float]:
-    """One pass over ``train_set`` in an order fixed by ``(seed, epoch)``; returns (mean loss, accuracy)."""
-    order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+                 config: TrainConfig, progress: Progress, save: Callable[[], None],
+                 interrupt: DeferredInterrupt) -> None:
+    """Continue epoch ``progress.epoch`` from step ``progress.step``, in an order fixed by ``(seed, epoch)``.
+
+    Updates ``progress`` after every step; saves a checkpoint every ``config.checkpoint_every`` steps and,
+    after the step in progress, when interrupted (then raises ``KeyboardInterrupt``).
+    """
+    order = torch.Generator().manual_seed(config.seed * 1_000_003 + progress.epoch)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=order)
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not config.progress,
-               leave=False)
-    for images, labels in bar:
+    bar = tqdm(total=len(loader), initial=progress.step, desc=f"epoch {progress.epoch + 1}/{config.epochs}",
+               unit="batch", disable=not config.progress, leave=False)
+    for index, (images, labels) in enumerate(loader):
+        if index < progress.step:  # done before the checkpoint this run resumed from
+            continue
         optimizer.zero_grad()
         log_probs = model(images)
         loss = F.nll_loss(log_probs, labels)
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(labels)
-        correct += int((log_probs.argmax(dim=1) == labels).sum())
-        seen += len(labels)
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+        progress.step += 1
+        progress.loss_sum += loss.item() * len(labels)
+        progress.correct += int((log_probs.argmax(dim=1) == labels).sum())
+        progress.seen += len(labels)
+        bar.update(1)
+        bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}", acc=f"{progress.correct / progress.seen:.3f}")
+        if interrupt.requested:
+            save()
+            bar.close()
+            raise KeyboardInterrupt
+        if config.checkpoint_every and progress.step % config.checkpoint_every == 0 and progress.step < len(loader):
+            save()
+    bar.close()
     if config.progress:
-        tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {total_loss / seen:.4f}, "
-                   f"train accuracy {correct / seen:.3f}")
-    return total_loss / seen, correct / seen
+        tqdm.write(f"epoch {progress.epoch + 1}/{config.epochs}: loss {progress.loss_sum / progress.seen:.4f}, "
+                   f"train accuracy {progress.correct / progress.seen:.3f}")
 
 
 @torch.no_grad()
