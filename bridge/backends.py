@@ -15,19 +15,31 @@ from bridge.profiles import Profile, load_profile
 
 
 def fake_backend(name: str) -> Any:
-    """Instantiate a backend of ``qiskit_ibm_runtime.fake_provider`` by class name (``"FakeManilaV2"``).
+    """Instantiate a backend of ``qiskit_ibm_runtime.fake_provider``.
+
+    Args:
+        name: a class name (``"FakeManilaV2"``, ``"FakeBrisbane"``), IBM's name (``"fake_manila"``) or the
+            device's name alone (``"manila"``).
 
     Raises:
-        ProfileError: no such fake backend (the message lists a few that exist).
+        ProfileError: no such fake backend (the message lists those that exist).
     """
     from qiskit_ibm_runtime import fake_provider
 
-    cls = getattr(fake_provider, name, None)
-    if cls is None or not isinstance(cls, type):
-        known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and n.endswith("V2"))
-        raise ProfileError(f"unknown fake IBM backend {name!r}; choose one of "
-                           f"qiskit_ibm_runtime.fake_provider's backends: {', '.join(known)}")
-    return cls()
+    stem = name.removeprefix("fake_").removeprefix("Fake").removesuffix("V2").replace("_", "").lower()
+    classes = {n: getattr(fake_provider, n) for n in dir(fake_provider)
+               if n.startswith("Fake") and isinstance(getattr(fake_provider, n), type)}
+    for candidate in (name, f"Fake{stem.capitalize()}V2", f"Fake{stem.capitalize()}"):
+        cls = classes.get(candidate)
+        if cls is not None and hasattr(cls, "num_qubits"):
+            return cls()
+    by_stem = {n.removeprefix("Fake").removesuffix("V2").lower(): cls for n, cls in classes.items()
+               if n.endswith("V2") or f"{n}V2" not in classes}
+    if stem in by_stem:
+        return by_stem[stem]()
+    known = sorted(n for n in classes if n.endswith("V2"))
+    raise ProfileError(f"unknown fake IBM backend {name!r}; choose one of qiskit_ibm_runtime.fake_provider's "
+                       f"backends (by class or device name, e.g. FakeManilaV2 or manila): {', '.join(known)}")
 
 
 def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
@@ -49,8 +61,11 @@ def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
     if not prof.needs_ibm_account:
         check_statevector_memory(wires, prof.name)
     if prof.device == "bridge.qiskit":
+        from bridge.cost import DRY_RUN
         from bridge.qiskit_device import QiskitBatchDevice
 
+        if DRY_RUN.get():
+            return QiskitBatchDevice(wires, profile=prof, backend=_dry_run_backend(prof, wires), dry_run=True)
         return QiskitBatchDevice(wires, profile=prof)
     if prof.device == "qiskit.aer":
         return _aer_device(prof, wires)
@@ -98,6 +113,21 @@ def check_statevector_memory(wires: int, profile_name: str, available: int | Non
                          f"{needed / 2**30:,.1f} GiB (16 bytes × 2^{wires} amplitudes, twice), but only "
                          f"{free / 2**30:,.1f} GiB of memory is available; use fewer qubits, or a hardware "
                          "profile such as 'ibm'")
+
+
+def _dry_run_backend(prof: Profile, wires: int) -> Any:
+    """The backend a dry run compiles for: the profile's own, except that an IBM Quantum backend (which
+    needs an account and the network) is stood in for by its fake twin, or a generic fake device."""
+    if prof.qiskit.backend != "ibm":
+        return qiskit_backend(prof, wires)
+    if prof.ibm.backend:
+        try:
+            return fake_backend(prof.ibm.backend.removeprefix("ibm_"))
+        except ProfileError:
+            pass
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    return GenericBackendV2(num_qubits=max(wires, 2), seed=0)
 
 
 def _lightning_class() -> type:
@@ -159,13 +189,16 @@ def noisy_simulator(fake_name: str, wires: int) -> Any:
 def qiskit_backend(prof: Profile, wires: int) -> Any:
     """The Qiskit backend a ``qiskit.remote`` or ``bridge.qiskit`` profile runs on.
 
-    ``[qiskit] noise_backend``: Aer with that fake IBM backend's noise; ``[qiskit] backend = "ibm"`` (or
+    ``[qiskit] noise_backend``: Aer with that fake IBM backend's noise; ``[qiskit] backend = "fake"``: the
+    fake backend itself (run by qiskit-ibm-runtime's local mode); ``[qiskit] backend = "ibm"`` (or
     ``qiskit.remote`` without a noise source): an IBM Quantum backend; otherwise the ideal Aer simulator.
     """
     from qiskit_aer import AerSimulator
 
     if prof.qiskit.noise_backend:
         return noisy_simulator(prof.qiskit.noise_backend, wires)
+    if prof.qiskit.backend == "fake":
+        return fake_backend(prof.ibm.backend)
     if prof.device == "qiskit.remote" or prof.qiskit.backend == "ibm":
         from bridge.ibm import ibm_backend
 

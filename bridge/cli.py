@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive, default=0, metavar="STEPS",
                        help="also checkpoint every STEPS optimizer steps (default: after each epoch and on Ctrl-C)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--dry-run", action="store_true",
+                       help="print the jobs, circuits and shots the run would need, run no circuit, and exit")
     verify = commands.add_parser("verify", help="check values and gradients across frameworks")
     verify.add_argument("--device", action="append", default=None,
                         help="profile to verify (repeatable; default: default, lightning, aer, aer-shots)")
@@ -106,7 +108,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     task = get_task(args.example)
     profile = load_profile(args.device).with_seed(args.seed)
-    if profile.needs_ibm_account:
+    if profile.needs_ibm_account and not args.dry_run:
         from bridge.ibm import check_credentials
 
         check_credentials()
@@ -120,6 +122,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data_root=args.data_root, resume=args.resume, progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
     )
+    if args.dry_run:
+        from bridge.cost import format_preview, preview_training
+
+        preview = preview_training(task, config)
+        print(f"cost preview of {task.name} on profile {profile.name!r} [{profile.device}, "
+              f"{'exact' if profile.exact else f'{profile.shots} shots'}]; no circuit was run")
+        print(format_preview(preview, config.batch_size))
+        return 0
     print(f"training {task.name} ({task.summary}) on profile {profile.name!r} [{profile.device}, "
           f"{'exact' if profile.exact else f'{profile.shots} shots'}], {config.epochs} epoch(s)", flush=True)
     metrics = train_task(task, config)

@@ -120,6 +120,19 @@ def exact_statevectors(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner =
     return out
 
 
+def placeholder(kind: str, pub: Pub) -> np.ndarray:
+    """What a dry run returns instead of running ``pub``: zeros of the shape a real run would give
+    (expectation values ``(rows, n_obs)``, the state |0…0⟩ ``(rows, 2**n)``, or all-zero samples)."""
+    n = pub.circuit.num_qubits
+    if kind == "estimator":
+        return np.zeros((pub.rows, len(pub.observables)))
+    if kind == "state":
+        states = np.zeros((pub.rows, 2**n), dtype=complex)
+        states[:, 0] = 1.0
+        return states
+    return np.zeros((pub.rows, pub.shots, pub.circuit.num_clbits), dtype=np.int64)
+
+
 def bits_to_samples(array: np.ndarray, num_bits: int) -> np.ndarray:
     """A ``BitArray``'s packed bytes ``(rows, shots, n_bytes)`` → samples ``(rows, shots, num_bits)``,
     column ``i`` the outcome of classical bit ``i`` (= wire ``i``)."""
@@ -154,10 +167,12 @@ class Sampler:
 
 
 class RuntimeEstimator:
-    """qiskit-ibm-runtime's ``EstimatorV2`` (IBM backends, or fake ones in local mode)."""
+    """qiskit-ibm-runtime's ``EstimatorV2`` (IBM backends, or fake ones in local mode), made per job by
+    ``factory(seed)`` with seeds drawn from ``rng`` (the seed of a local simulation; ignored on hardware)."""
 
-    def __init__(self, primitive: Any, run_job: JobRunner = run_once) -> None:
-        self.primitive = primitive
+    def __init__(self, factory: Any, rng: np.random.Generator, run_job: JobRunner = run_once) -> None:
+        self.factory = factory
+        self.rng = rng
         self.run_job = run_job
 
     def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
@@ -165,7 +180,8 @@ class RuntimeEstimator:
         payload = [(p.circuit, [list(p.observables)], p.values[:, None, :] if p.circuit.parameters else None)
                    for p in pubs]
         precision = 1 / np.sqrt(pubs[0].shots)
-        results = self.run_job(lambda: self.primitive.run(payload, precision=precision))
+        primitive = self.factory(int(self.rng.integers(2**31)))
+        results = self.run_job(lambda: primitive.run(payload, precision=precision))
         return [np.broadcast_to(np.asarray(res.data.evs).reshape(-1, len(pub.observables)),
                                 (pub.rows, len(pub.observables)))
                 for pub, res in zip(pubs, results, strict=True)]

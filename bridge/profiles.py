@@ -13,6 +13,8 @@ Schema (every key but ``device`` and ``description`` optional)::
     seed = 1234                      # simulator seed (sampling and noise)
 
     [qiskit]                         # only for qiskit.* and bridge.qiskit devices
+    # backend: "aer" (Aer, ideal or with noise_backend), "ibm" (QiskitRuntimeService), "fake" (a fake IBM
+    # device of qiskit_ibm_runtime.fake_provider, named by [ibm] backend, through the runtime's local mode)
     method = "statevector"           # Aer simulation method (qiskit.aer)
     backend = "aer"                  # bridge.qiskit: "aer" or "ibm" (QiskitRuntimeService, see [ibm])
     noise_backend = "FakeManilaV2"   # a backend of qiskit_ibm_runtime.fake_provider
@@ -22,10 +24,19 @@ Schema (every key but ``device`` and ``description`` optional)::
     retry_backoff = 1.0              # seconds before the first retry, doubled for each further one
     job_timeout = 600.0              # seconds to wait for one job (omit: no limit)
 
-    [ibm]                            # only for IBM backends
-    backend = ""                     # empty: least busy device with enough qubits
+    [ibm]                            # only for IBM backends (real or fake)
+    backend = ""                     # empty: least busy device with enough qubits; "fake_manila" for "fake"
     channel = "ibm_quantum_platform"
     instance = ""                    # empty: QISKIT_IBM_INSTANCE or the saved account's
+    mode = "job"                     # execution mode: "job", "batch" or "session"
+
+    [ibm.options]                    # passed to the runtime EstimatorV2 (and SamplerV2 where it applies)
+    resilience_level = 1
+    dynamical_decoupling = { enable = true, sequence_type = "XY4" }
+    twirling = { enable_gates = true }
+
+A name ``BASE:DEVICE`` (``aer-noisy:brisbane``, ``ibm-fake-manila:kyiv``) is the profile ``BASE`` with
+its fake IBM device replaced by ``DEVICE``.
 """
 
 from __future__ import annotations
@@ -46,7 +57,8 @@ DEFAULT_PROFILE = "aer"
 
 DIFF_METHODS = ("device", "parameter-shift", "finite-diff", "backprop", "adjoint", "best", "spsa", "hadamard")
 QISKIT_DEVICES = ("qiskit.aer", "qiskit.remote", "bridge.qiskit")
-QISKIT_BACKENDS = ("aer", "ibm")
+QISKIT_BACKENDS = ("aer", "ibm", "fake")
+EXECUTION_MODES = ("job", "batch", "session")
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,8 @@ class IBMOptions:
     backend: str = ""
     channel: str = "ibm_quantum_platform"
     instance: str = ""
+    mode: str = "job"
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -164,14 +178,42 @@ def load_profile(name: str | os.PathLike[str] | Profile | None = None) -> Profil
     if isinstance(name, Profile):
         return name
     chosen = resolve_name(name)
+    text = os.fspath(chosen)
+    base, colon, variant = text.partition(":")
+    if colon and not _looks_like_path(text):
+        return with_fake_device(load_profile(base), variant)
     path = _profile_path(chosen)
     return parse_profile(path.read_text(encoding="utf-8"), name=path.stem, source=path)
 
 
+def with_fake_device(profile: Profile, device: str) -> Profile:
+    """The profile with its fake IBM device (Aer noise source, or local-mode runtime backend) replaced.
+
+    Args:
+        profile: a profile with ``[qiskit] noise_backend`` or ``[qiskit] backend = "fake"``.
+        device: a fake device's name: ``"brisbane"``, ``"fake_brisbane"`` or ``"FakeBrisbane"``.
+
+    Raises:
+        ProfileError: the profile has no fake device to replace.
+    """
+    if profile.qiskit.noise_backend:
+        changed = dataclasses.replace(profile, qiskit=dataclasses.replace(profile.qiskit, noise_backend=device))
+    elif profile.qiskit.backend == "fake":
+        changed = dataclasses.replace(profile, ibm=dataclasses.replace(profile.ibm, backend=device))
+    else:
+        raise ProfileError(f"profile {profile.name!r} has no fake IBM device to replace with {device!r}; "
+                           "NAME:DEVICE works for profiles with a noise_backend (aer-noisy) or a fake backend "
+                           "(ibm-fake-*)")
+    return dataclasses.replace(changed, name=f"{profile.name}:{device}")
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith(".toml") or os.sep in text or "/" in text
+
+
 def _profile_path(chosen: str | os.PathLike[str]) -> Path:
     text = os.fspath(chosen)
-    looks_like_path = text.endswith(".toml") or os.sep in text or "/" in text
-    if looks_like_path:
+    if _looks_like_path(text):
         path = Path(text).expanduser()
         if not path.is_file():
             raise ProfileError(f"device profile file {text!r} does not exist; give an existing TOML file "
@@ -291,6 +333,12 @@ def _table(data: dict[str, Any], key: str, kind: type, where: _Where) -> Any:
     for name, value in table.items():
         at = where.at(name, key)
         declared = str(fields[name].type)
+        if declared.startswith("dict"):
+            if not isinstance(value, dict):
+                raise ProfileError(f"device profile {at}: [{key}] {name!r} must be a table ([{key}.{name}]), "
+                                   f"got {value!r}")
+            values[name] = value
+            continue
         expected = int if "int" in declared else float if "float" in declared else str
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ProfileError(f"device profile {at}: [{key}] {name!r} must be an integer, got {value!r}")
@@ -324,6 +372,12 @@ def _check_consistency(profile: Profile, where: _Where | str) -> None:
                                                                 or profile.qiskit.noise_backend):
         raise ProfileError(f"device profile {where}: exact expectation values need the ideal Aer simulator; "
                            "set 'shots' for IBM backends and noisy simulation")
+    if profile.ibm.mode not in EXECUTION_MODES:
+        raise ProfileError(f"device profile {where}: [ibm] mode {profile.ibm.mode!r} is not one of "
+                           f"{', '.join(EXECUTION_MODES)}")
+    if profile.qiskit.backend == "fake" and not profile.ibm.backend:
+        raise ProfileError(f"device profile {where}: [qiskit] backend = \"fake\" needs [ibm] backend, the fake "
+                           "device's name (for example \"fake_manila\")")
     if profile.device == "qiskit.remote" and profile.exact:
         raise ProfileError(f"device profile {where}: qiskit.remote has no exact mode; set 'shots' "
                            "(for example shots = 1024)")

@@ -45,6 +45,7 @@ from pennylane_qiskit.converter import QISKIT_OPERATION_MAP
 from qiskit.quantum_info import SparsePauliOp
 
 from bridge import engines
+from bridge.exceptions import ProfileError
 from bridge.retry import RetryPolicy, run_job
 from bridge.shift import ShiftPlan, shift_plan
 from bridge.structure import (
@@ -100,6 +101,16 @@ class QiskitBatchDevice(Device):
         retries: attempts after a primitive job's first transient failure (see :mod:`bridge.retry`).
         retry_backoff: seconds before the first retry, doubled before each further one.
         job_timeout: seconds to wait for one job's result (``None``: no limit).
+        execution_mode: for IBM Runtime backends (real or fake): ``"job"`` (each primitive call its own
+            job), ``"batch"`` or ``"session"`` (all jobs of the device in one runtime Batch or Session).
+        runtime_options: options of the runtime ``EstimatorV2`` (resilience, dynamical decoupling,
+            twirling, …); those that ``SamplerV2`` also has are given to it too.
+        dry_run: count jobs, PUB rows and shots in the tracker without running any circuit (results are
+            zeros); see :mod:`bridge.cost`.
+
+    Raises:
+        WiresError: more wires than the backend has qubits.
+        ProfileError: invalid ``execution_mode`` or ``runtime_options``.
     """
 
     name = "bridge.qiskit"
@@ -108,7 +119,9 @@ class QiskitBatchDevice(Device):
     def __init__(self, wires: Any, shots: Any = None, *, profile: Any = None, backend: Any = None,
                  seed: int | None = None, optimization_level: int | None = None,
                  seed_transpiler: int | None = None, cache_size: int = 256, retries: int | None = None,
-                 retry_backoff: float | None = None, job_timeout: float | None = None) -> None:
+                 retry_backoff: float | None = None, job_timeout: float | None = None,
+                 execution_mode: str | None = None, runtime_options: dict[str, Any] | None = None,
+                 dry_run: bool = False) -> None:
         if wires is None:
             raise DeviceError("bridge.qiskit needs wires (the number of qubits or their labels); "
                               "dynamically allocated wires are not supported")
@@ -127,13 +140,15 @@ class QiskitBatchDevice(Device):
             retries = prof.qiskit.retries if retries is None else retries
             retry_backoff = prof.qiskit.retry_backoff if retry_backoff is None else retry_backoff
             job_timeout = prof.qiskit.job_timeout if job_timeout is None else job_timeout
+            execution_mode = prof.ibm.mode if execution_mode is None else execution_mode
+            runtime_options = prof.ibm.options if runtime_options is None else runtime_options
         super().__init__(wires=wires, shots=shots)
         from qiskit_aer import AerSimulator
 
         self.backend = backend if backend is not None else AerSimulator(method="statevector")
         if self.backend.num_qubits is not None and n_wires > self.backend.num_qubits:
-            raise DeviceError(f"{n_wires} wires do not fit on backend {self.backend.name} "
-                              f"({self.backend.num_qubits} qubits)")
+            raise WiresError(f"{n_wires} wires do not fit on backend {self.backend.name} "
+                             f"({self.backend.num_qubits} qubits); use fewer wires or a larger backend")
         self._is_aer = isinstance(self.backend, AerSimulator)
         self._ideal = self._is_aer and self.backend.options.noise_model is None
         # The ideal simulator runs circuits as built (no layout, every gate native): no transpiler, which
@@ -155,6 +170,12 @@ class QiskitBatchDevice(Device):
         self.cache_stats = {"hits": 0, "misses": 0}
         self._sampler: engines.Sampler | None = None
         self._estimator: engines.RuntimeEstimator | None = None
+        self.execution_mode = execution_mode or "job"
+        self.runtime_options = _validated_runtime_options(runtime_options or {})
+        if self.execution_mode not in ("job", "batch", "session"):
+            raise ProfileError(f"execution_mode {self.execution_mode!r} is not one of job, batch, session")
+        self._mode: Any = None
+        self.dry_run = dry_run
 
     # ---------------------------------------------------------------- preprocessing
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
@@ -212,7 +233,7 @@ class QiskitBatchDevice(Device):
             plans[compiled.kind].append((compiled, members, pub))
 
         results: list[Any] = [None] * len(tapes)
-        jobs = pub_rows = 0
+        jobs = pub_rows = shots = 0
         for kind, plan in plans.items():
             if not plan:
                 continue
@@ -220,13 +241,14 @@ class QiskitBatchDevice(Device):
             jobs += 1
             for (compiled, members, pub), output in zip(plan, outputs, strict=True):
                 pub_rows += pub.rows
+                shots += pub.rows * (pub.shots or 0)
                 start = 0
                 for i in members:
                     n = rows[i].shape[0]
                     results[i] = (kind, compiled, output[start:start + n])
                     start += n
         if self.tracker.active:
-            self.tracker.update(primitive_jobs=jobs, pub_rows=pub_rows)
+            self.tracker.update(primitive_jobs=jobs, pub_rows=pub_rows, circuit_shots=shots)
             self.tracker.record()
         return results
 
@@ -337,6 +359,8 @@ class QiskitBatchDevice(Device):
                        on_retry=count_retry)
 
     def _run(self, kind: str, pubs: list[engines.Pub]) -> list[np.ndarray]:
+        if self.dry_run:
+            return [engines.placeholder(kind, pub) for pub in pubs]
         if kind == "state":
             return engines.exact_statevectors(self._exact_simulator, pubs, self._run_job)
         if kind == "estimator" and self._ideal and pubs[0].shots is None:
@@ -345,7 +369,9 @@ class QiskitBatchDevice(Device):
             if self._estimator is None:
                 from qiskit_ibm_runtime import EstimatorV2
 
-                self._estimator = engines.RuntimeEstimator(EstimatorV2(mode=self.backend), self._run_job)
+                self._estimator = engines.RuntimeEstimator(
+                    lambda seed: EstimatorV2(mode=self.runtime_mode(), options=self._options(seed, estimator=True)),
+                    self._rng, self._run_job)
             return self._estimator.run(pubs)
         if self._sampler is None:
             self._sampler = engines.Sampler(self._sampler_factory(), self._rng, self._run_job)
@@ -367,7 +393,60 @@ class QiskitBatchDevice(Device):
             return lambda seed: SamplerV2.from_backend(self.backend, seed=seed)
         from qiskit_ibm_runtime import SamplerV2 as RuntimeSampler
 
-        return lambda seed: RuntimeSampler(mode=self.backend)
+        return lambda seed: RuntimeSampler(mode=self.runtime_mode(), options=self._options(seed, estimator=False))
+
+    def runtime_mode(self) -> Any:
+        """What runtime primitives run in: the backend (``"job"``), or one ``Batch``/``Session`` for the
+        device's lifetime (opened on first use)."""
+        if self.execution_mode == "job":
+            return self.backend
+        if self._mode is None:
+            from qiskit_ibm_runtime import Batch, Session
+
+            self._mode = (Batch if self.execution_mode == "batch" else Session)(backend=self.backend)
+        return self._mode
+
+    def close(self) -> None:
+        """Close the runtime Batch or Session, if one was opened."""
+        if self._mode is not None:
+            self._mode.close()
+            self._mode = None
+
+    def _options(self, seed: int, *, estimator: bool) -> dict[str, Any]:
+        """Runtime primitive options: the profile's, and a per-job simulator seed on local (fake) backends."""
+        options = {k: v for k, v in self.runtime_options.items() if estimator or k not in ESTIMATOR_ONLY_OPTIONS}
+        if _is_local(self.backend):
+            options["simulator"] = {**options.get("simulator", {}), "seed_simulator": seed}
+        return options
+
+
+# Options of the runtime EstimatorV2 that its SamplerV2 does not take.
+ESTIMATOR_ONLY_OPTIONS = frozenset({"resilience_level", "resilience", "default_precision", "seed_estimator"})
+
+
+class WiresError(DeviceError, ProfileError):
+    """More wires than the backend has qubits (a PennyLane ``DeviceError`` and a bridge ``ProfileError``)."""
+
+
+def _is_local(backend: Any) -> bool:
+    """Whether runtime primitives run ``backend`` locally (a fake backend), not on IBM Quantum."""
+    from qiskit_ibm_runtime import IBMBackend
+
+    return not isinstance(backend, IBMBackend)
+
+
+def _validated_runtime_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if the runtime's ``EstimatorOptions`` accepts them, else a ``ProfileError`` saying why."""
+    if not options:
+        return {}
+    from pydantic import ValidationError
+    from qiskit_ibm_runtime.options import EstimatorOptions
+
+    try:
+        EstimatorOptions(**options)
+    except (ValidationError, TypeError, ValueError) as e:
+        raise ProfileError(f"invalid [ibm.options] for the runtime EstimatorV2: {e}".replace("\n", " ")) from e
+    return dict(options)
 
 
 @qml.transform

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pennylane as qml
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -166,15 +168,18 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
                          "history": history, "epoch": progress.epoch, "progress": dataclasses.asdict(progress),
                          "seconds": elapsed_before + time.perf_counter() - started, **run_id}, out / CHECKPOINT)
 
-    with DeferredInterrupt() as interrupt:
-        while progress.epoch < config.epochs:
-            _train_epoch(model, optimizer, train_set, config, progress, save, interrupt)
-            history["train_loss"].append(progress.loss_sum / progress.seen)
-            history["train_accuracy"].append(progress.correct / progress.seen)
-            progress = Progress(epoch=progress.epoch + 1)
-            save()
-
-    accuracy, images, predicted, actual = evaluate(model, test_set, config.progress)
+    with contextlib.ExitStack() as stack:
+        trackers = [stack.enter_context(qml.Tracker(d)) for d in quantum_devices(model) if hasattr(d, "cache_len")]
+        with DeferredInterrupt() as interrupt:
+            while progress.epoch < config.epochs:
+                _train_epoch(model, optimizer, train_set, config, progress, save, interrupt)
+                history["train_loss"].append(progress.loss_sum / progress.seen)
+                history["train_accuracy"].append(progress.correct / progress.seen)
+                progress = Progress(epoch=progress.epoch + 1)
+                save()
+        accuracy, images, predicted, actual = evaluate(model, test_set, config.progress)
+    execution = {k: sum(int(t.totals.get(k, 0)) for t in trackers)
+                 for k in ("primitive_jobs", "pub_rows", "circuit_shots")} if trackers else None
     seconds = elapsed_before + time.perf_counter() - started
     metrics = {
         "example": task.name, "profile": config.profile.name, "device": config.profile.device,
@@ -182,6 +187,7 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
         "seed": config.seed, "train_images": len(train_set), "test_images": len(test_set),
         "train_loss": history["train_loss"], "train_accuracy": history["train_accuracy"],
         "test_accuracy": accuracy, "seconds": round(seconds, 3),
+        "execution": execution,  # bridge.qiskit's primitive jobs, circuits and shots in this process
     }
     write_json(metrics, out / "metrics.json")
     plot_loss(history["train_loss"], out / "loss.png", f"{task.name} on {config.profile.name}")

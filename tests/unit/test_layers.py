@@ -109,3 +109,39 @@ def test_nan_weights_are_reported():
 def test_rejects_a_bare_function():
     with pytest.raises(InputError, match="expects a bridge.circuits.CircuitSpec"):
         QuantumLayer(lambda inputs: None, profile="default")
+
+
+def _with(spec, **changes):
+    import dataclasses
+
+    return dataclasses.replace(spec, **changes)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"weight_shapes": {"weights": (2, 4)}}, r"cannot be built with weight shapes weights=\(2, 4\) and 4 input\(s\): "
+                                              r"IndexError.*StronglyEntanglingLayers.shape"),
+    ({"weight_shapes": {"w": (2, 4, 3)}}, r"cannot be built with weight shapes w=\(2, 4, 3\).*unexpected keyword"),
+    ({"n_outputs": 3}, r"returns 4 measurement\(s\) but its CircuitSpec says n_outputs=3"),
+    ({"n_wires": 3}, r"acts on wire\(s\) \[3\] outside 0..2"),
+])
+def test_a_circuit_spec_that_does_not_match_its_function_is_refused_before_any_device(changes, message):
+    with pytest.raises(InputError, match=message):
+        QuantumLayer(_with(circuits.angle_entangling(4, 2), **changes), profile="default")
+
+
+def test_a_statevector_larger_than_memory_is_refused_with_the_estimate():
+    from bridge.backends import check_statevector_memory, statevector_bytes
+
+    assert statevector_bytes(10) == 16 * 2 * 1024
+    check_statevector_memory(10, "aer")  # 32 KiB: fine on any machine
+    with pytest.raises(InputError, match=r"a 40-qubit state-vector simulation on profile 'aer' needs about "
+                                         r"32,768.0 GiB .* only [\d,.]+ GiB of memory is available; use fewer"):
+        check_statevector_memory(40, "aer")
+    with pytest.raises(InputError, match=r"needs about 0.0 GiB .* only 0.0 GiB"):
+        check_statevector_memory(12, "default", available=1000)
+
+
+def test_a_layer_too_large_for_memory_fails_before_allocating():
+    spec = circuits.angle_entangling(40, 1)
+    with pytest.raises(InputError, match="40-qubit state-vector simulation on profile 'aer'"):
+        QuantumLayer(spec, profile="aer")

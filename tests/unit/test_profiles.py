@@ -91,6 +91,33 @@ def test_invalid_profiles_are_rejected_with_the_reason(text, message):
         parse_profile(text, name="t")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('description="x"\ndevice="default.qubit"\n\nshot=3\n', r"t, line 4: unknown key\(s\) 'shot'"),
+        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethod="statevector"\nmethd="x"\n', r"line 5: unknown key\(s\) 'methd'"),
+        ('description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nretries=-1\n', r"line 5: \[qiskit\] 'retries' must be ≥ 0"),
+        ('description="x"\ndevice="bridge.qiskit"\n[qiskit]\nretry_backoff="soon"\n', r"line 4: \[qiskit\] 'retry_backoff' must be a number of seconds"),
+        ('description="x"\ndevice="bridge.qiskit"\n[qiskit]\njob_timeout=-2.5\n', r"line 4: \[qiskit\] 'job_timeout' must be a number of seconds ≥ 0, got -2.5"),
+        ('description="x"\ndevice="default.qubit"\nseed="a"\n', r"t, line 3: 'seed' must be int"),
+        ('description="x"\n\ndevice="default.qubit"\nshots=0\n', r"t, line 4: 'shots' must be a positive integer"),
+    ],
+)
+def test_errors_name_the_line_of_the_key(text, message):
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(text, name="t")
+
+
+def test_retry_keys_are_read():
+    prof = parse_profile('description="x"\ndevice="bridge.qiskit"\n[qiskit]\nretries=0\nretry_backoff=2\njob_timeout=30\n',
+                         name="t")
+    assert (prof.qiskit.retries, prof.qiskit.retry_backoff, prof.qiskit.job_timeout) == (0, 2.0, 30.0)
+    from bridge.qiskit_device import QiskitBatchDevice
+
+    policy = QiskitBatchDevice(1, profile=prof).retry_policy
+    assert (policy.retries, policy.backoff, policy.timeout) == (0, 2.0, 30.0)
+
+
 def test_with_shots_validates():
     aer = load_profile("aer")
     assert aer.with_shots(100).shots == 100 and load_profile("aer-shots").with_shots(None).exact
