@@ -62,34 +62,46 @@ class Pub:
         return self.values.shape[0]
 
 
-def _bound(pub: Pub, circuit: QuantumCircuit) -> dict:
-    """Aer ``parameter_binds`` for ``circuit`` (a copy of ``pub.circuit``); every circuit of a job needs
-    some, so a parameter-free one gets a global-phase parameter bound to 0 (one experiment)."""
-    if pub.circuit.parameters:
-        return {p: pub.values[:, i] for i, p in enumerate(pub.circuit.parameters)}
-    phase = Parameter("_unused_phase")
-    circuit.global_phase += phase
-    return {phase: [0.0]}
+PHASE_PLACEHOLDER = "_unused_phase"
 
 
-def _experiments(pub: Pub) -> int:
-    return pub.rows if pub.circuit.parameters else 1
+def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] | None = None) -> QuantumCircuit:
+    """A copy of ``circuit`` ready for :func:`exact_expectations` (``observables`` given) or
+    :func:`exact_statevectors` (``None``): Aer save instructions for every Pauli term of the observables,
+    or for the state vector. Done once per compiled structure, not per job.
+
+    Every circuit of an Aer job with ``parameter_binds`` needs a binding, so a parameter-free circuit gets
+    a global-phase parameter (bound to 0: one experiment).
+    """
+    prepared = circuit.copy()
+    if not prepared.parameters:
+        prepared.global_phase += Parameter(PHASE_PLACEHOLDER)
+    if observables is None:
+        prepared.save_statevector()
+        return prepared
+    for label in sorted({label for obs in observables for label in obs.paulis.to_labels()}):
+        prepared.save_expectation_value(Pauli(label), qubits=range(prepared.num_qubits), label=label)
+    return prepared
+
+
+def _binds(pub: Pub) -> tuple[dict, int]:
+    """Aer ``parameter_binds`` of a prepared PUB and its number of experiments."""
+    parameters = list(pub.circuit.parameters)
+    if pub.values.shape[1] == 0:  # parameter-free: the phase placeholder, one experiment for every row
+        return {parameters[0]: [0.0]}, 1
+    return {p: pub.values[:, i] for i, p in enumerate(parameters)}, pub.rows
 
 
 def exact_expectations(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
-    """Exact expectation values, shape ``(rows, n_observables)`` per PUB, in one simulator job."""
-    circuits, binds = [], []
-    for pub in pubs:
-        circuit = pub.circuit.copy()
-        labels = sorted({label for obs in pub.observables for label in obs.paulis.to_labels()})
-        for label in labels:
-            circuit.save_expectation_value(Pauli(label), qubits=range(circuit.num_qubits), label=label)
-        binds.append(_bound(pub, circuit))
-        circuits.append(circuit)
-    result = run_job(lambda: simulator.run(circuits, parameter_binds=binds), read=successful)
+    """Exact expectation values, shape ``(rows, n_observables)`` per PUB, in one simulator job.
+
+    The PUBs' circuits must come from :func:`prepare_exact` with their observables.
+    """
+    binds, counts = zip(*(_binds(pub) for pub in pubs), strict=True)
+    circuits = [pub.circuit for pub in pubs]
+    result = run_job(lambda: simulator.run(circuits, parameter_binds=list(binds)), read=successful)
     out, start = [], 0
-    for pub in pubs:
-        n = _experiments(pub)
+    for pub, n in zip(pubs, counts, strict=True):
         data = [result.results[start + i].data.to_dict() for i in range(n)]
         start += n
         evs = np.empty((n, len(pub.observables)))
@@ -101,17 +113,15 @@ def exact_expectations(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner =
 
 
 def exact_statevectors(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
-    """State vectors in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)`` per PUB."""
-    circuits, binds = [], []
-    for pub in pubs:
-        circuit = pub.circuit.copy()
-        circuit.save_statevector()
-        binds.append(_bound(pub, circuit))
-        circuits.append(circuit)
-    result = run_job(lambda: simulator.run(circuits, parameter_binds=binds), read=successful)
+    """State vectors in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)`` per PUB.
+
+    The PUBs' circuits must come from :func:`prepare_exact` without observables.
+    """
+    binds, counts = zip(*(_binds(pub) for pub in pubs), strict=True)
+    circuits = [pub.circuit for pub in pubs]
+    result = run_job(lambda: simulator.run(circuits, parameter_binds=list(binds)), read=successful)
     out, start = [], 0
-    for pub in pubs:
-        n = _experiments(pub)
+    for pub, n in zip(pubs, counts, strict=True):
         n_qubits = pub.circuit.num_qubits
         states = np.stack([np.asarray(result.results[start + i].data.statevector) for i in range(n)])
         start += n

@@ -69,7 +69,7 @@ class Compiled:
 
     Attributes:
         kind: ``"estimator"``, ``"state"`` or ``"sampler"``.
-        circuit: the ISA circuit.
+        circuit: the ISA circuit (with Aer's save instructions for exact kinds).
         columns: for each of ``circuit.parameters``, its index in the tape's angle row.
         observables: estimator observables (layout applied), ``O`` then ``O²`` for variances.
         readout: per measurement, the observable index and, for variances, the index of ``O²``.
@@ -325,6 +325,8 @@ class QiskitBatchDevice(Device):
         circuit = parameterized_circuit(tape, n, measure=kind == "sampler", extra_ops=extra)
         isa = circuit if self._ideal else self._transpile(circuit)
         columns = np.array([p.index for p in isa.parameters], dtype=int)
+        if kind == "state":  # exact only: the save instruction is part of the structure
+            return Compiled(kind, engines.prepare_exact(isa), columns)
         if kind != "estimator":
             return Compiled(kind, isa, columns)
         observables: list[SparsePauliOp] = []
@@ -339,6 +341,8 @@ class QiskitBatchDevice(Device):
             readout.append((len(observables) - 1 - (square is not None), square))
         if isa.layout is not None:
             observables = [o.apply_layout(isa.layout, num_qubits=isa.num_qubits) for o in observables]
+        if self._ideal:  # exact expectation values: Aer's save instructions are part of the structure
+            isa = engines.prepare_exact(isa, observables)
         return Compiled(kind, isa, columns, tuple(observables), tuple(readout))
 
     def _transpile(self, circuit: Any) -> Any:
