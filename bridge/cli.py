@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive, default=0, metavar="STEPS",
                        help="also checkpoint every STEPS optimizer steps (default: after each epoch and on Ctrl-C)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--classical", action="store_true",
+                       help="replace the quantum layer by a classical layer of the same shapes (the ablation)")
     train.add_argument("--dry-run", action="store_true",
                        help="print the jobs, circuits and shots the run would need, run no circuit, and exit")
     verify = commands.add_parser("verify", help="check values and gradients across frameworks")
@@ -120,7 +122,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         profile=profile, epochs=args.epochs or task.epochs, seed=args.seed,
         batch_size=args.batch_size or task.batch_size, out=args.out or Path("runs") / task.name,
         data_root=args.data_root, resume=args.resume, progress=not args.no_progress,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, classical=args.classical,
     )
     if args.dry_run:
         from bridge.cost import format_preview, preview_training
@@ -130,8 +132,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
               f"{'exact' if profile.exact else f'{profile.shots} shots'}]; no circuit was run")
         print(format_preview(preview, config.batch_size))
         return 0
-    print(f"training {task.name} ({task.summary}) on profile {profile.name!r} [{profile.device}, "
-          f"{'exact' if profile.exact else f'{profile.shots} shots'}], {config.epochs} epoch(s)", flush=True)
+    where = ("a classical layer instead of the circuit (--classical)" if config.classical else
+             f"profile {profile.name!r} [{profile.device}, {'exact' if profile.exact else f'{profile.shots} shots'}]")
+    print(f"training {task.name} ({task.summary}) on {where}, {config.epochs} epoch(s)", flush=True)
     metrics = train_task(task, config)
     print(f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['test_images']} images, "
           f"{metrics['seconds']:.1f} s; wrote metrics.json, loss.png, predictions.png, checkpoint.pt "

@@ -129,7 +129,7 @@ def preview_training(task: ImageTask, config: Any) -> CostPreview:
     test_set = load_split(task.dataset, train=False, classes=task.classes, per_class=task.test_per_class,
                           root=config.data_root)
     with dry_run():
-        model = task.build_model(config.profile)
+        model = task.build_model(config.profile, config.classical)
     devices = _bridge_devices(model, config.profile.name)
 
     def step_cost(size: int) -> Counts:

@@ -6,9 +6,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bridge.circuits import textbook_hry
+from bridge.circuits import CircuitSpec, angle_entangling, textbook_hry, zz_real_amplitudes
 from bridge.layers import QuantumLayer
 from bridge.profiles import Profile
+
+
+class ClassicalStandIn(nn.Module):
+    """The ablation of a quantum layer: ``tanh(Linear(n_inputs, n_outputs))``, the same shapes and the same
+    output range [−1, 1] as the circuit's expectation values it replaces (``--classical``)."""
+
+    def __init__(self, circuit: CircuitSpec) -> None:
+        super().__init__()
+        self.circuit = circuit
+        self.linear = nn.Linear(circuit.n_inputs, circuit.n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.linear(x))
+
+    def extra_repr(self) -> str:
+        return f"replaces={self.circuit.name}"
+
+
+def quantum_or_classical(circuit: CircuitSpec, profile: str | Profile | None, classical: bool) -> nn.Module:
+    """A :class:`QuantumLayer` of ``circuit`` on ``profile``, or its :class:`ClassicalStandIn`."""
+    return ClassicalStandIn(circuit) if classical else QuantumLayer(circuit, profile=profile)
 
 
 class TextbookFeatures(nn.Module):
@@ -43,15 +64,48 @@ class TextbookHybridNet(nn.Module):
 
     Args:
         profile: device profile of the quantum layer (name, path or :class:`~bridge.profiles.Profile`).
+        classical: replace the circuit by its :class:`ClassicalStandIn` (the ablation).
     """
 
-    def __init__(self, profile: str | Profile | None = None) -> None:
+    def __init__(self, profile: str | Profile | None = None, classical: bool = False) -> None:
         super().__init__()
         self.features = TextbookFeatures(1)
-        self.quantum = QuantumLayer(textbook_hry(), profile=profile)
+        self.quantum = quantum_or_classical(textbook_hry(), profile, classical)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return two_class_log_probs(self.quantum(self.features(images)))
+
+
+class MultiClassHybridNet(nn.Module):
+    """The textbook trunk ending in ``k`` features that feed a ``k``-qubit circuit; its ``k`` values ⟨Z_i⟩,
+    times a learned temperature, are the class logits (the hackathon project's ``fc2 → 3 → circuit``).
+
+    The circuit: RX angle embedding + 2 strongly entangling layers. Output: log-probabilities ``(batch, k)``.
+    """
+
+    def __init__(self, n_classes: int, profile: str | Profile | None = None, classical: bool = False) -> None:
+        super().__init__()
+        self.features = TextbookFeatures(n_classes)
+        self.quantum = quantum_or_classical(angle_entangling(n_classes, 2), profile, classical)
+        self.temperature = nn.Parameter(torch.tensor(3.0))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.temperature * self.quantum(self.features(images)), dim=-1)
+
+
+class FashionHybridNet(nn.Module):
+    """The Fashion-MNIST student project's network: trunk → ``Linear(…, 2)`` → 2-qubit ZZ feature map +
+    RealAmplitudes (reps 2) → ``Linear(1, 1)`` → sigmoid = p(class 1). Output: log(1 − p, p) ``(batch, 2)``."""
+
+    def __init__(self, profile: str | Profile | None = None, classical: bool = False) -> None:
+        super().__init__()
+        self.features = TextbookFeatures(2)
+        self.quantum = quantum_or_classical(zz_real_amplitudes(2, 2), profile, classical)
+        self.readout = nn.Linear(1, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        p1 = torch.sigmoid(self.readout(self.quantum(self.features(images))))
+        return torch.log(torch.cat([1.0 - p1, p1], dim=-1).clamp_min(1e-12))
 
 
 def two_class_log_probs(z: torch.Tensor) -> torch.Tensor:

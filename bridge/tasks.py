@@ -13,10 +13,22 @@ if TYPE_CHECKING:  # torch and PennyLane load only when a model is built, so the
     from torch import nn
 
 
-def _textbook_hybrid(profile: Profile) -> nn.Module:
+def _textbook_hybrid(profile: Profile, classical: bool) -> nn.Module:
     from bridge.models import TextbookHybridNet
 
-    return TextbookHybridNet(profile)
+    return TextbookHybridNet(profile, classical)
+
+
+def _three_class(profile: Profile, classical: bool) -> nn.Module:
+    from bridge.models import MultiClassHybridNet
+
+    return MultiClassHybridNet(3, profile, classical)
+
+
+def _fashion(profile: Profile, classical: bool) -> nn.Module:
+    from bridge.models import FashionHybridNet
+
+    return FashionHybridNet(profile, classical)
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,8 @@ class ImageTask:
         classes: original labels kept, relabelled ``0..k-1``.
         train_per_class: training images per class.
         test_per_class: test images per class.
-        build_model: ``profile -> nn.Module`` returning log-probabilities ``(batch, k)``.
+        build_model: ``(profile, classical) -> nn.Module`` returning log-probabilities ``(batch, k)``;
+            ``classical`` replaces the circuit by a classical layer of the same shapes (the ablation).
         epochs: default number of epochs.
         lr: Adam learning rate.
         batch_size: default batch size.
@@ -42,7 +55,7 @@ class ImageTask:
     classes: tuple[int, ...]
     train_per_class: int
     test_per_class: int
-    build_model: Callable[[Profile], nn.Module]
+    build_model: Callable[[Profile, bool], nn.Module]
     epochs: int = 5
     lr: float = 1e-3
     batch_size: int = 1
@@ -54,6 +67,24 @@ TASKS: dict[str, ImageTask] = {
         summary="Qiskit textbook hybrid network, MNIST 0 vs 1, 1-qubit H+RY circuit",
         dataset="MNIST", classes=(0, 1), train_per_class=100, test_per_class=100,
         build_model=_textbook_hybrid, epochs=5,
+    ),
+    "mnist37": ImageTask(
+        name="mnist37",
+        summary="the textbook network on MNIST 3 vs 7 (the blog's harder pair), all 400 embedded images per class",
+        dataset="MNIST", classes=(3, 7), train_per_class=400, test_per_class=100,
+        build_model=_textbook_hybrid, epochs=5,
+    ),
+    "mnist3": ImageTask(
+        name="mnist3",
+        summary="MNIST 0, 1, 2: trunk → 3 features → 3-qubit circuit whose 3 ⟨Z⟩ are the logits",
+        dataset="MNIST", classes=(0, 1, 2), train_per_class=400, test_per_class=100,
+        build_model=_three_class, epochs=5,
+    ),
+    "fashion": ImageTask(
+        name="fashion",
+        summary="Fashion-MNIST T-shirt/top vs Trouser, 2-qubit ZZ feature map + RealAmplitudes (reps 2)",
+        dataset="FashionMNIST", classes=(0, 1), train_per_class=500, test_per_class=100,
+        build_model=_fashion, epochs=3,
     ),
 }
 

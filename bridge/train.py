@@ -45,6 +45,7 @@ class TrainConfig:
         progress: show a progress bar.
         checkpoint_every: also write a checkpoint every this many optimizer steps (0: after each epoch
             and on interrupt only).
+        classical: replace the quantum layer by a classical layer of the same shapes (the ablation).
     """
 
     profile: Profile
@@ -56,6 +57,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     checkpoint_every: int = 0
+    classical: bool = False
 
 
 def seed_everything(seed: int) -> None:
@@ -142,7 +144,7 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
                            root=config.data_root)
     test_set = load_split(task.dataset, train=False, classes=task.classes, per_class=task.test_per_class,
                           root=config.data_root)
-    model = task.build_model(config.profile)
+    model = task.build_model(config.profile, config.classical)
     optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +152,7 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
     progress = Progress()
     elapsed_before = 0.0
     run_id = {"task": task.name, "profile": config.profile.name, "seed": config.seed,
-              "batch_size": config.batch_size}
+              "batch_size": config.batch_size, "classical": config.classical}
     if config.resume:
         state = load_checkpoint(out / CHECKPOINT)
         _check_same_run(state, run_id, out / CHECKPOINT)
@@ -182,7 +184,8 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
                  for k in ("primitive_jobs", "pub_rows", "circuit_shots")} if trackers else None
     seconds = elapsed_before + time.perf_counter() - started
     metrics = {
-        "example": task.name, "profile": config.profile.name, "device": config.profile.device,
+        "example": task.name, "classical": config.classical,
+        "profile": config.profile.name, "device": config.profile.device,
         "shots": config.profile.shots, "epochs": config.epochs, "batch_size": config.batch_size,
         "seed": config.seed, "train_images": len(train_set), "test_images": len(test_set),
         "train_loss": history["train_loss"], "train_accuracy": history["train_accuracy"],

@@ -157,7 +157,7 @@ def test_the_reference_trains_mnist01_like_the_pennylane_path(tmp_path):
     config = TrainConfig(profile=load_profile("default"), epochs=task.epochs, seed=0, out=tmp_path / "pl",
                          progress=False)
     pennylane = train_task(task, config)
-    reference = train_task(dataclasses.replace(task, build_model=lambda profile: ReferenceTextbookNet()),
+    reference = train_task(dataclasses.replace(task, build_model=lambda profile, classical: ReferenceTextbookNet()),
                            dataclasses.replace(config, out=tmp_path / "ref"))
     assert reference["test_accuracy"] == pennylane["test_accuracy"] >= 0.99
     np.testing.assert_allclose(reference["train_loss"], pennylane["train_loss"], atol=1e-5)

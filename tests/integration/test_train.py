@@ -77,3 +77,17 @@ def test_main_job_defaults_reach_the_target_on_aer(tmp_path, profile):
     """The main job as the README runs it (default epochs, batch size and seed) on the Aer profiles."""
     assert main(["train", "mnist01", "--device", profile, "--out", str(tmp_path), "--no-progress"]) == 0
     assert _metrics(tmp_path)["test_accuracy"] >= 0.99
+
+
+@pytest.mark.parametrize("classical", [False, True], ids=["hybrid", "classical"])
+@pytest.mark.parametrize("name", ["mnist37", "mnist3", "fashion"])
+def test_each_image_example_trains_briefly_and_writes_its_files(tmp_path, name, classical):
+    task = dataclasses.replace(get_task(name), train_per_class=4, test_per_class=4)
+    config = TrainConfig(profile=load_profile("aer"), epochs=1, seed=0, batch_size=4, out=tmp_path, progress=False,
+                         classical=classical)
+    metrics = train_task(task, config)
+    assert OUTPUTS <= {p.name for p in tmp_path.iterdir()}
+    assert metrics["classical"] is classical and metrics["test_images"] == 4 * len(task.classes)
+    assert (metrics["execution"] is None) == classical  # the ablation runs no circuit
+    model = task.build_model(config.profile, classical)
+    assert any(type(m).__name__ == ("ClassicalStandIn" if classical else "QuantumLayer") for m in model.modules())
