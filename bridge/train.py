@@ -193,7 +193,8 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
         "execution": execution,  # bridge.qiskit's primitive jobs, circuits and shots in this process
     }
     write_json(metrics, out / "metrics.json")
-    plot_loss(history["train_loss"], out / "loss.png", f"{task.name} on {config.profile.name}")
+    title = f"{task.name}, classical ablation" if config.classical else f"{task.name} on {config.profile.name}"
+    plot_loss(history["train_loss"], out / "loss.png", title)
     names = [str(c) for c in task.classes]
     shown = torch.linspace(0, len(actual) - 1, min(32, len(actual))).long().tolist()  # spread over classes
     plot_predictions(images[shown], [predicted[i] for i in shown], [actual[i] for i in shown], names,
