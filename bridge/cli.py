@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bridge.exceptions import BridgeError, ExecutionError
-from bridge.profiles import DEFAULT_PROFILE, ENV_VAR, list_profiles, load_profile
+from bridge.profiles import DEFAULT_PROFILE, ENV_VAR, Profile, list_profiles, load_profile
 
 
 def _shots(text: str) -> int | None:
@@ -105,6 +105,11 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe(profile: Profile) -> str:
+    """``profile 'aer' [bridge.qiskit, exact]``: the profile, its device and its shots, for messages."""
+    return f"profile {profile.name!r} [{profile.device}, {'exact' if profile.exact else f'{profile.shots} shots'}]"
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from bridge.tasks import get_task
 
@@ -128,12 +133,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from bridge.cost import format_preview, preview_training
 
         preview = preview_training(task, config)
-        print(f"cost preview of {task.name} on profile {profile.name!r} [{profile.device}, "
-              f"{'exact' if profile.exact else f'{profile.shots} shots'}]; no circuit was run")
+        print(f"cost preview of {task.name} on {_describe(profile)}; no circuit was run")
         print(format_preview(preview, config.batch_size))
         return 0
-    where = ("a classical layer instead of the circuit (--classical)" if config.classical else
-             f"profile {profile.name!r} [{profile.device}, {'exact' if profile.exact else f'{profile.shots} shots'}]")
+    where = "a classical layer instead of the circuit (--classical)" if config.classical else _describe(profile)
     print(f"training {task.name} ({task.summary}) on {where}, {config.epochs} epoch(s)", flush=True)
     metrics = train_task(task, config)
     print(f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['test_images']} images, "

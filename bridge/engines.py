@@ -92,14 +92,19 @@ def _binds(pub: Pub) -> tuple[dict, int]:
     return {p: pub.values[:, i] for i, p in enumerate(parameters)}, pub.rows
 
 
+def _run_prepared(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner) -> tuple[Any, tuple[int, ...]]:
+    """Run prepared PUBs as one Aer job; returns its successful ``Result`` and each PUB's experiment count."""
+    binds, counts = zip(*(_binds(pub) for pub in pubs), strict=True)
+    circuits = [pub.circuit for pub in pubs]
+    return run_job(lambda: simulator.run(circuits, parameter_binds=list(binds)), read=successful), counts
+
+
 def exact_expectations(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
     """Exact expectation values, shape ``(rows, n_observables)`` per PUB, in one simulator job.
 
     The PUBs' circuits must come from :func:`prepare_exact` with their observables.
     """
-    binds, counts = zip(*(_binds(pub) for pub in pubs), strict=True)
-    circuits = [pub.circuit for pub in pubs]
-    result = run_job(lambda: simulator.run(circuits, parameter_binds=list(binds)), read=successful)
+    result, counts = _run_prepared(simulator, pubs, run_job)
     out, start = [], 0
     for pub, n in zip(pubs, counts, strict=True):
         data = [result.results[start + i].data.to_dict() for i in range(n)]
@@ -117,9 +122,7 @@ def exact_statevectors(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner =
 
     The PUBs' circuits must come from :func:`prepare_exact` without observables.
     """
-    binds, counts = zip(*(_binds(pub) for pub in pubs), strict=True)
-    circuits = [pub.circuit for pub in pubs]
-    result = run_job(lambda: simulator.run(circuits, parameter_binds=list(binds)), read=successful)
+    result, counts = _run_prepared(simulator, pubs, run_job)
     out, start = [], 0
     for pub, n in zip(pubs, counts, strict=True):
         n_qubits = pub.circuit.num_qubits

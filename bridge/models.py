@@ -104,13 +104,16 @@ class FashionHybridNet(nn.Module):
         self.readout = nn.Linear(1, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        p1 = torch.sigmoid(self.readout(self.quantum(self.features(images))))
-        return torch.log(torch.cat([1.0 - p1, p1], dim=-1).clamp_min(1e-12))
+        return log_two_class(torch.sigmoid(self.readout(self.quantum(self.features(images)))))
 
 
 def two_class_log_probs(z: torch.Tensor) -> torch.Tensor:
     """⟨Z⟩ ``(batch, 1)`` → log(1 − p, p) ``(batch, 2)`` with p = P(|1⟩) = (1 − ⟨Z⟩)/2."""
-    p1 = (1.0 - z) / 2.0
+    return log_two_class((1.0 - z) / 2.0)
+
+
+def log_two_class(p1: torch.Tensor) -> torch.Tensor:
+    """P(class 1) ``(batch, 1)`` → log(1 − p, p) ``(batch, 2)``, clamped away from log 0."""
     return torch.log(torch.cat([1.0 - p1, p1], dim=-1).clamp_min(1e-12))
 
 

@@ -46,6 +46,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from bridge import engines
 from bridge.exceptions import ProfileError
+from bridge.profiles import EXECUTION_MODES
 from bridge.retry import RetryPolicy, run_job
 from bridge.shift import ShiftPlan, shift_plan
 from bridge.structure import (
@@ -172,8 +173,8 @@ class QiskitBatchDevice(Device):
         self._estimator: engines.RuntimeEstimator | None = None
         self.execution_mode = execution_mode or "job"
         self.runtime_options = _validated_runtime_options(runtime_options or {})
-        if self.execution_mode not in ("job", "batch", "session"):
-            raise ProfileError(f"execution_mode {self.execution_mode!r} is not one of job, batch, session")
+        if self.execution_mode not in EXECUTION_MODES:
+            raise ProfileError(f"execution_mode {self.execution_mode!r} is not one of {', '.join(EXECUTION_MODES)}")
         self._mode: Any = None
         self.dry_run = dry_run
 
