@@ -26,17 +26,15 @@ def fake_backend(name: str) -> Any:
     """
     from qiskit_ibm_runtime import fake_provider
 
+    classes = {n: cls for n in dir(fake_provider)
+               if n.startswith("Fake") and isinstance(cls := getattr(fake_provider, n), type)
+               and hasattr(cls, "num_qubits")}
     stem = name.removeprefix("fake_").removeprefix("Fake").removesuffix("V2").replace("_", "").lower()
-    classes = {n: getattr(fake_provider, n) for n in dir(fake_provider)
-               if n.startswith("Fake") and isinstance(getattr(fake_provider, n), type)}
-    for candidate in (name, f"Fake{stem.capitalize()}V2", f"Fake{stem.capitalize()}"):
-        cls = classes.get(candidate)
-        if cls is not None and hasattr(cls, "num_qubits"):
-            return cls()
     by_stem = {n.removeprefix("Fake").removesuffix("V2").lower(): cls for n, cls in classes.items()
-               if n.endswith("V2") or f"{n}V2" not in classes}
-    if stem in by_stem:
-        return by_stem[stem]()
+               if n.endswith("V2") or f"{n}V2" not in classes}  # the V2 class where there are two
+    chosen = classes.get(name) or by_stem.get(stem)
+    if chosen is not None:
+        return chosen()
     known = sorted(n for n in classes if n.endswith("V2"))
     raise ProfileError(f"unknown fake IBM backend {name!r}; choose one of qiskit_ibm_runtime.fake_provider's "
                        f"backends (by class or device name, e.g. FakeManilaV2 or manila): {', '.join(known)}")

@@ -93,14 +93,14 @@ class CostPreview:
 
 
 def _bridge_devices(model: torch.nn.Module, profile_name: str) -> list[Any]:
-    from bridge.qiskit_device import QiskitBatchDevice
-    from bridge.train import quantum_devices
+    from bridge.train import batch_devices, quantum_devices
 
-    devices = quantum_devices(model)
-    if not devices or not all(isinstance(d, QiskitBatchDevice) for d in devices):
+    devices = batch_devices(model)
+    if not devices or len(devices) != len(quantum_devices(model)):
+        others = sorted({d.name for d in quantum_devices(model)})
         raise ProfileError(f"--dry-run counts the primitive jobs of bridge.qiskit profiles (aer, aer-shots, "
                            f"aer-noisy, ibm, ibm-fake-*); profile {profile_name!r} runs on "
-                           f"{', '.join(sorted({d.name for d in devices})) or 'no quantum device'}")
+                           f"{', '.join(others) or 'no quantum device'}")
     return devices
 
 

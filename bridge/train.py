@@ -112,6 +112,13 @@ def quantum_devices(model: torch.nn.Module) -> list[Any]:
     return [m.qlayer.qnode.device for m in model.modules() if isinstance(m, QuantumLayer)]
 
 
+def batch_devices(model: torch.nn.Module) -> list[Any]:
+    """The model's ``bridge.qiskit`` devices: those whose primitive jobs are counted and previewed."""
+    from bridge.qiskit_device import QiskitBatchDevice
+
+    return [d for d in quantum_devices(model) if isinstance(d, QiskitBatchDevice)]
+
+
 def _device_rng_states(model: torch.nn.Module) -> list[Any]:
     return [getattr(d, "rng_state", None) for d in quantum_devices(model)]
 
@@ -171,7 +178,7 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
                          "seconds": elapsed_before + time.perf_counter() - started, **run_id}, out / CHECKPOINT)
 
     with contextlib.ExitStack() as stack:
-        trackers = [stack.enter_context(qml.Tracker(d)) for d in quantum_devices(model) if hasattr(d, "cache_len")]
+        trackers = [stack.enter_context(qml.Tracker(d)) for d in batch_devices(model)]
         with DeferredInterrupt() as interrupt:
             while progress.epoch < config.epochs:
                 _train_epoch(model, optimizer, train_set, config, progress, save, interrupt)
