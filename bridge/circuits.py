@@ -51,6 +51,30 @@ def textbook_hry() -> CircuitSpec:
     return CircuitSpec("textbook_hry", qfunc, n_wires=1, n_inputs=1, n_outputs=1)
 
 
+def u3_rotation() -> CircuitSpec:
+    """One qubit, ``U3(θ, φ, λ)|0⟩`` (the hackathon's "hello world"), read out as ⟨Z⟩ = cos θ.
+
+    Weights: ``weights`` of shape ``(3,)`` = (θ, φ, λ). No inputs.
+    """
+
+    def qfunc(inputs, weights):
+        qml.U3(weights[0], weights[1], weights[2], wires=0)
+        return [qml.expval(qml.PauliZ(0))]
+
+    return CircuitSpec("u3_rotation", qfunc, n_wires=1, n_inputs=0, n_outputs=1, weight_shapes={"weights": (3,)})
+
+
+def ry_rotation() -> CircuitSpec:
+    """One qubit, ``RY(θ)|0⟩`` with θ the input, read out as ⟨Z⟩ = cos θ. No weights (the meta-learning
+    example's circuit: the angles of a whole batch of problems go in as one batch of inputs)."""
+
+    def qfunc(inputs):
+        qml.RY(inputs[..., 0], wires=0)
+        return [qml.expval(qml.PauliZ(0))]
+
+    return CircuitSpec("ry_rotation", qfunc, n_wires=1, n_inputs=1, n_outputs=1)
+
+
 def angle_entangling(n_wires: int = 4, n_layers: int = 2, *, n_outputs: int | None = None) -> CircuitSpec:
     """RX angle embedding of ``n_wires`` features, then ``n_layers`` strongly entangling layers.
 
@@ -68,6 +92,24 @@ def angle_entangling(n_wires: int = 4, n_layers: int = 2, *, n_outputs: int | No
 
     return CircuitSpec(f"angle_entangling_{n_wires}q{n_layers}l", qfunc, n_wires=n_wires, n_inputs=n_wires,
                        n_outputs=outputs, weight_shapes={"weights": (n_layers, n_wires, 3)})
+
+
+def angle_entangling_zz(n_wires: int = 4, n_layers: int = 2) -> CircuitSpec:
+    """RX angle embedding + ``n_layers`` strongly entangling layers, read out as every ⟨Z_i⟩ then every
+    ⟨Z_i Z_j⟩ (i < j): ``n + n(n−1)/2`` values, ten for four wires (the ten-digit example's readout).
+
+    Weights: ``weights`` of shape ``(n_layers, n_wires, 3)``.
+    """
+    pairs = [(i, j) for i in range(n_wires) for j in range(i + 1, n_wires)]
+
+    def qfunc(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
+        qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
+        return ([qml.expval(qml.PauliZ(w)) for w in range(n_wires)]
+                + [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in pairs])
+
+    return CircuitSpec(f"angle_entangling_zz_{n_wires}q{n_layers}l", qfunc, n_wires=n_wires, n_inputs=n_wires,
+                       n_outputs=n_wires + len(pairs), weight_shapes={"weights": (n_layers, n_wires, 3)})
 
 
 def zz_feature_map(inputs: Any, wires: Sequence[int], reps: int = 2) -> None:
@@ -118,26 +160,40 @@ def zz_real_amplitudes(n_wires: int = 2, reps: int = 2, *, feature_reps: int = 2
                        n_outputs=1, weight_shapes={"weights": (reps + 1, n_wires)})
 
 
-def qaoa_maxcut(edges: Sequence[tuple[int, int]], depth: int = 1) -> CircuitSpec:
-    """QAOA for max-cut on a graph given by its edges; ``inputs`` are ignored extras (size 0 allowed).
+def qaoa_state(edges: Sequence[tuple[int, int]], n_wires: int, gammas: Any, betas: Any) -> None:
+    """The QAOA max-cut state: ``H`` on every wire, then per layer l ``IsingZZ(γ_l)`` on every edge and
+    ``RX(2 β_l)`` on every wire. ``gammas`` and ``betas`` have shape ``(depth,)``."""
+    for w in range(n_wires):
+        qml.Hadamard(wires=w)
+    for layer in range(len(gammas)):
+        for i, j in edges:
+            qml.IsingZZ(gammas[layer], wires=[i, j])
+        for w in range(n_wires):
+            qml.RX(2.0 * betas[layer], wires=w)
 
-    Each of the ``depth`` layers applies ``IsingZZ(γ_l)`` on every edge and ``RX(2 β_l)`` on every
-    node, after a layer of ``H``. Weights: ``gammas`` and ``betas``, both of shape ``(depth,)``.
-    Returns ⟨Z_i Z_j⟩ for every edge, so the expected cut size is Σ (1 − ⟨Z_i Z_j⟩)/2.
+
+def graph_wires(edges: Sequence[tuple[int, int]]) -> int:
+    """Number of nodes of a graph whose nodes are ``0..n-1``, each on at least one edge.
+
+    Raises:
+        ValueError: the nodes are not ``0..n-1``.
     """
     nodes = sorted({v for e in edges for v in e})
     if nodes != list(range(len(nodes))):
         raise ValueError(f"graph nodes must be 0..n-1, got {nodes}")
-    n_wires = len(nodes)
+    return len(nodes)
+
+
+def qaoa_maxcut(edges: Sequence[tuple[int, int]], depth: int = 1) -> CircuitSpec:
+    """QAOA for max-cut on a graph given by its edges (:func:`qaoa_state`); no inputs (``n_inputs=0``).
+
+    Weights: ``gammas`` and ``betas``, both of shape ``(depth,)``. Returns ⟨Z_i Z_j⟩ for every edge, so the
+    expected cut size is Σ (1 − ⟨Z_i Z_j⟩)/2.
+    """
+    n_wires = graph_wires(edges)
 
     def qfunc(inputs, gammas, betas):
-        for w in range(n_wires):
-            qml.Hadamard(wires=w)
-        for layer in range(depth):
-            for i, j in edges:
-                qml.IsingZZ(gammas[layer], wires=[i, j])
-            for w in range(n_wires):
-                qml.RX(2.0 * betas[layer], wires=w)
+        qaoa_state(edges, n_wires, gammas, betas)
         return [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in edges]
 
     return CircuitSpec(f"qaoa_maxcut_{n_wires}n{depth}p", qfunc, n_wires=n_wires, n_inputs=0,

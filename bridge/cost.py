@@ -126,8 +126,9 @@ def preview_training(task: ImageTask, config: Any) -> CostPreview:
     """
     train_set = load_split(task.dataset, train=True, classes=task.classes, per_class=task.train_per_class,
                            root=config.data_root)
-    test_set = load_split(task.dataset, train=False, classes=task.classes, per_class=task.test_per_class,
-                          root=config.data_root)
+    from bridge.train import load_test_split
+
+    test_set = load_test_split(task, config.data_root)
     with dry_run():
         model = task.build_model(config.profile, config.classical)
     devices = _bridge_devices(model, config.profile.name)

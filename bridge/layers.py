@@ -22,8 +22,12 @@ from bridge.profiles import Profile, load_profile
 _NATIVE_BROADCAST_GRADIENTS = ("backprop", "device")
 
 
-def make_qnode(qfunc: Callable[..., Any], profile: str | Profile | None, wires: int) -> qml.QNode:
+def make_qnode(qfunc: Callable[..., Any], profile: str | Profile | None, wires: int,
+               gradient_kwargs: dict[str, Any] | None = None) -> qml.QNode:
     """Build a torch-interface QNode for ``qfunc`` on the profile's device, shots and diff method.
+
+    ``gradient_kwargs`` go to the gradient transform (for example ``{"h": 0.2, "approx_order": 2}`` for
+    finite differences).
 
     Batched inputs that require grad work with parameter-shift: PennyLane's gradient transforms refuse
     broadcast tapes whose broadcast parameters are trainable (PennyLane #6078), so the QNode is wrapped
@@ -32,7 +36,8 @@ def make_qnode(qfunc: Callable[..., Any], profile: str | Profile | None, wires: 
     """
     prof = load_profile(profile)
     dev = make_device(prof, wires)
-    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method=prof.diff_method)
+    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method=prof.diff_method,
+                      gradient_kwargs=dict(gradient_kwargs or {}))
     qnode = qml.set_shots(qnode, shots=prof.shots)
     if prof.diff_method not in _NATIVE_BROADCAST_GRADIENTS:
         qnode = qml.transforms.broadcast_expand(qnode)
@@ -46,6 +51,7 @@ class QuantumLayer(nn.Module):
         circuit: a :class:`~bridge.circuits.CircuitSpec` from :mod:`bridge.circuits` or your own.
         profile: a profile, its name or path; ``None`` uses ``$BRIDGE_DEVICE`` or ``"aer"``.
         init_method: weight initializer passed to ``TorchLayer`` (default: uniform on [0, 2π)).
+        gradient_kwargs: options of the profile's gradient method, e.g. ``{"h": 0.2}`` for ``finite-diff``.
 
     Shapes:
         input ``(batch, n_inputs)`` or ``(n_inputs,)``, angles in radians; output ``(batch, n_outputs)``
@@ -59,7 +65,8 @@ class QuantumLayer(nn.Module):
     """
 
     def __init__(self, circuit: CircuitSpec, *, profile: str | Profile | None = None,
-                 init_method: Callable[..., Any] | dict[str, Any] | None = None) -> None:
+                 init_method: Callable[..., Any] | dict[str, Any] | None = None,
+                 gradient_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__()
         if not isinstance(circuit, CircuitSpec):
             raise InputError(f"QuantumLayer expects a bridge.circuits.CircuitSpec, got {type(circuit).__name__}; "
@@ -68,7 +75,7 @@ class QuantumLayer(nn.Module):
         check_circuit(circuit)
         self.circuit = circuit
         self.profile = load_profile(profile)
-        qnode = make_qnode(circuit.qfunc, self.profile, circuit.n_wires)
+        qnode = make_qnode(circuit.qfunc, self.profile, circuit.n_wires, gradient_kwargs)
         self.qlayer = qml.qnn.TorchLayer(qnode, dict(circuit.weight_shapes), init_method=init_method)
 
     @property

@@ -40,7 +40,8 @@ class TrainConfig:
         seed: seed of weights, dropout and data order.
         batch_size: images per optimizer step.
         out: folder for ``metrics.json``, ``loss.png``, ``predictions.png`` and ``checkpoint.pt``.
-        data_root: a dataset root in torchvision's layout, ``None`` for the embedded subset.
+        data_root: a dataset root in torchvision's layout, ``None`` for the embedded subset. With a root, the
+            test set is every test image of the task's classes (2,000 for Fashion-MNIST's two classes).
         resume: continue from ``out/checkpoint.pt``.
         progress: show a progress bar.
         checkpoint_every: also write a checkpoint every this many optimizer steps (0: after each epoch
@@ -129,6 +130,13 @@ def _restore_device_rngs(model: torch.nn.Module, states: list[Any]) -> None:
             device.rng_state = state
 
 
+def load_test_split(task: ImageTask, data_root: Path | None) -> Any:
+    """The task's test images: ``task.test_per_class`` per class of the embedded subset, or every test image
+    of its classes under a dataset root (a user's full dataset is tested in full)."""
+    return load_split(task.dataset, train=False, classes=task.classes,
+                      per_class=task.test_per_class if data_root is None else None, root=data_root)
+
+
 def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
     """Train ``task`` and write its outputs into ``config.out``.
 
@@ -149,8 +157,7 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
     seed_everything(config.seed)
     train_set = load_split(task.dataset, train=True, classes=task.classes, per_class=task.train_per_class,
                            root=config.data_root)
-    test_set = load_split(task.dataset, train=False, classes=task.classes, per_class=task.test_per_class,
-                          root=config.data_root)
+    test_set = load_test_split(task, config.data_root)
     model = task.build_model(config.profile, config.classical)
     optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
     out = Path(config.out)

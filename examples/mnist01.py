@@ -41,10 +41,11 @@ class HybridNet(nn.Module):
         return torch.log(torch.cat([1 - p1, p1], dim=1).clamp_min(1e-12))
 
 
-def main(epochs: int = 5) -> None:
+def main(epochs: int = 5, digits: tuple[int, int] = (0, 1), per_class: int = 100, test_per_class: int = 100) -> float:
+    """Train on ``per_class`` images of each digit, return the accuracy on ``test_per_class`` per digit."""
     torch.manual_seed(0)
-    train = load_split("MNIST", train=True, classes=(0, 1), per_class=100)
-    test = load_split("MNIST", train=False, classes=(0, 1), per_class=100)
+    train = load_split("MNIST", train=True, classes=digits, per_class=per_class)
+    test = load_split("MNIST", train=False, classes=digits, per_class=test_per_class)
     model = HybridNet()
     print(model.quantum)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -62,6 +63,7 @@ def main(epochs: int = 5) -> None:
     with torch.no_grad():
         correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in DataLoader(test, batch_size=50))
     print(f"test accuracy {correct / len(test):.3f} on {len(test)} images")
+    return correct / len(test)
 
 
 if __name__ == "__main__":

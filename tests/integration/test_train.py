@@ -80,7 +80,7 @@ def test_main_job_defaults_reach_the_target_on_aer(tmp_path, profile):
 
 
 @pytest.mark.parametrize("classical", [False, True], ids=["hybrid", "classical"])
-@pytest.mark.parametrize("name", ["mnist37", "mnist3", "fashion"])
+@pytest.mark.parametrize("name", ["mnist37", "mnist3", "mnist10", "fashion"])
 def test_each_image_example_trains_briefly_and_writes_its_files(tmp_path, name, classical):
     task = dataclasses.replace(get_task(name), train_per_class=4, test_per_class=4)
     config = TrainConfig(profile=load_profile("aer"), epochs=1, seed=0, batch_size=4, out=tmp_path, progress=False,

@@ -32,10 +32,3 @@ def test_unknown_attribute():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         bridge.nope  # noqa: B018
 
-
-def test_examples_use_only_the_public_api():
-    from pathlib import Path
-
-    example = (Path(__file__).parents[2] / "examples" / "mnist01.py").read_text()
-    imports = [line for line in example.splitlines() if line.startswith(("from bridge", "import bridge"))]
-    assert imports and all(line.split()[1] in ("bridge", "bridge.data") for line in imports)

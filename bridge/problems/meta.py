@@ -1,0 +1,163 @@
+"""``meta``: a recurrent network learns to optimize a one-qubit rotation (the hackathon's "meta-learning of a
+neural optimizer"), then races Adam on unseen targets.
+
+Problem: find θ with ⟨Z⟩ = cos θ equal to a target t ∈ [−0.9, 0.9], starting from θ = 0.1; the loss is
+(⟨Z⟩ − t)², its gradient comes from the circuit (parameter-shift on hardware-like profiles). The optimizer
+is an ``LSTMCell(2, 20)`` + ``Linear(20, 1)``: it reads the gradient and the residual ⟨Z⟩ − t and proposes
+the step Δθ. Meta-training (Andrychowicz et al. 2016) unrolls ``UNROLL`` steps on a batch of random
+targets and minimizes the summed loss by Adam on the network's weights; the gradients fed to the network
+are detached (no second derivatives of the circuit). An "epoch" is ``ITERATIONS`` meta-iterations.
+
+Evaluation: 20 unseen targets (fixed seed); steps until |⟨Z⟩ − t| ≤ ``TOLERANCE`` (measured on the profile)
+for the learned optimizer (at most ``MAX_STEPS``) and for Adam (lr 0.1, at most ``MAX_STEPS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pennylane as qml
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bridge.circuits import ry_rotation
+from bridge.layers import QuantumLayer
+from bridge.plots import plot_panels
+from bridge.problems.common import EpochCheckpoint, batch_devices, check_options, execution_totals, finish
+from bridge.train import TrainConfig
+
+START = 0.1
+UNROLL = 15
+ITERATIONS = 20
+TOLERANCE = 0.01
+MAX_STEPS = 100
+TEST_TARGETS = 20
+TEST_SEED = 20_261_125
+ADAM_LR = 0.1
+
+
+class NeuralOptimizer(nn.Module):
+    """(gradient, residual) ``(batch, 2)`` and the LSTM state → step Δθ ``(batch,)`` and the new state."""
+
+    def __init__(self, hidden: int = 20) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(2, hidden)
+        self.step = nn.Linear(hidden, 1)
+
+    def forward(self, observed: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        h, c = self.cell(observed, state)
+        return self.step(h).squeeze(-1), (h, c)
+
+
+def targets(n: int, seed: int) -> torch.Tensor:
+    """``n`` targets uniform on [−0.9, 0.9], from ``seed``."""
+    return torch.rand(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 1.8 - 0.9
+
+
+def expectation(circuit: QuantumLayer, theta: torch.Tensor) -> torch.Tensor:
+    """⟨Z⟩ ``(batch,)`` for angles ``(batch,)``, one batched circuit call."""
+    return circuit(theta.unsqueeze(-1)).squeeze(-1)
+
+
+def unroll(circuit: QuantumLayer, optimizer: NeuralOptimizer, goal: torch.Tensor, steps: int,
+           keep_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Let the network optimize θ for ``steps`` steps on every target of ``goal`` ``(batch,)``.
+
+    Returns:
+        The summed mean loss (differentiable in the network's weights when ``keep_graph``) and the residual
+        |⟨Z⟩ − t| ``(batch,)`` measured before each step (``steps + 1`` entries).
+    """
+    theta = torch.full_like(goal, START, requires_grad=True)
+    state, total, residuals = None, goal.new_zeros(()), []
+    for _ in range(steps):
+        z = expectation(circuit, theta)
+        loss = (z - goal) ** 2
+        (gradient,) = torch.autograd.grad(loss.sum(), theta, retain_graph=keep_graph)
+        residuals.append((z - goal).detach().abs())
+        total = total + loss.mean()
+        delta, state = optimizer(torch.stack([gradient.detach(), (z - goal).detach()], dim=-1).float(), state)
+        theta = theta + delta.double() if keep_graph else (theta + delta.double()).detach().requires_grad_(True)
+    residuals.append((expectation(circuit, theta) - goal).detach().abs())
+    return total, residuals
+
+
+def adam_residuals(circuit: QuantumLayer, goal: torch.Tensor, steps: int) -> list[torch.Tensor]:
+    """Adam (per-coordinate, so one batch holds independent problems) on every target: |⟨Z⟩ − t| per step."""
+    theta = torch.full_like(goal, START, requires_grad=True)
+    adam = torch.optim.Adam([theta], lr=ADAM_LR)
+    residuals = []
+    for _ in range(steps):
+        adam.zero_grad()
+        z = expectation(circuit, theta)
+        residuals.append((z - goal).detach().abs())
+        ((z - goal) ** 2).sum().backward()
+        adam.step()
+    residuals.append((expectation(circuit, theta) - goal).detach().abs())
+    return residuals
+
+
+def steps_to_tolerance(residuals: list[torch.Tensor]) -> list[int | None]:
+    """Per problem, the first step count after which |⟨Z⟩ − t| ≤ TOLERANCE (``None``: never)."""
+    table = torch.stack(residuals)  # (steps + 1, batch)
+    return [next((k for k in range(len(table)) if table[k, i] <= TOLERANCE), None) for i in range(table.shape[1])]
+
+
+def run(config: TrainConfig) -> dict[str, Any]:
+    """Meta-train, evaluate against Adam, write metrics.json, loss.png and checkpoint.pt."""
+    out = check_options("meta", config)
+    circuit = QuantumLayer(ry_rotation(), profile=config.profile)
+    network = NeuralOptimizer()
+    meta_optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
+    modules = {"network": network, "meta_optimizer": meta_optimizer}
+    checkpoint = EpochCheckpoint(out, {"task": "meta", "profile": config.profile.name, "seed": config.seed,
+                                       "batch_size": config.batch_size})
+    epoch, history = 0, {"train_loss": []}
+    if config.resume:
+        epoch, history = checkpoint.restore(modules)
+    with contextlib.ExitStack() as stack:
+        trackers = [stack.enter_context(qml.Tracker(d)) for d in batch_devices(circuit)]
+        while epoch < config.epochs:
+            total = 0.0
+            for iteration in tqdm(range(ITERATIONS), desc=f"epoch {epoch + 1}/{config.epochs}", unit="unroll",
+                                  disable=not config.progress, leave=False):
+                goal = targets(config.batch_size, config.seed * 1_000_003 + epoch * ITERATIONS + iteration)
+                meta_optimizer.zero_grad()
+                meta_loss, _ = unroll(circuit, network, goal, UNROLL, keep_graph=True)
+                meta_loss.backward()
+                meta_optimizer.step()
+                total += float(meta_loss) / UNROLL
+            history["train_loss"].append(total / ITERATIONS)
+            epoch += 1
+            checkpoint.save(modules, epoch, history)
+            if config.progress:
+                tqdm.write(f"epoch {epoch}/{config.epochs}: mean loss over the unrolled steps "
+                           f"{history['train_loss'][-1]:.5f}")
+        unseen = targets(TEST_TARGETS, TEST_SEED)
+        with torch.no_grad():
+            network.eval()
+        _, learned = unroll(circuit, network, unseen, MAX_STEPS, keep_graph=False)
+        adam = adam_residuals(circuit, unseen, MAX_STEPS)
+    learned_steps, adam_steps = steps_to_tolerance(learned), steps_to_tolerance(adam)
+
+    def mean_steps(steps: list[int | None]) -> float:  # a problem never solved counts as MAX_STEPS
+        return sum(MAX_STEPS if s is None else s for s in steps) / len(steps)
+
+    curves = {"learned optimizer": [float(r.mean()) for r in learned], "Adam (lr 0.1)": [float(r.mean()) for r in adam]}
+    plot_panels({f"mean over {TEST_TARGETS} unseen targets": curves}, out / "loss.png",
+                f"meta on {config.profile.name}", "optimizer step", "|<Z> - target|")
+    return finish(out, {
+        "example": "meta", "classical": False, "profile": config.profile.name, "device": config.profile.device,
+        "shots": config.profile.shots, "epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed,
+        "train_loss": history["train_loss"], "tolerance": TOLERANCE, "max_steps": MAX_STEPS,
+        "test_targets": unseen.tolist(), "learned_steps": learned_steps, "adam_steps": adam_steps,
+        "learned_mean_steps": mean_steps(learned_steps), "adam_mean_steps": mean_steps(adam_steps),
+        "learned_solved": sum(s is not None for s in learned_steps),
+        "adam_solved": sum(s is not None for s in adam_steps),
+        "learned_beats_adam": mean_steps(learned_steps) < mean_steps(adam_steps),
+        "summary": f"steps to |<Z> - t| <= {TOLERANCE}: learned optimizer {mean_steps(learned_steps):.2f}, Adam "
+                   f"{mean_steps(adam_steps):.2f} (mean over {TEST_TARGETS} unseen targets)",
+        "seconds": round(checkpoint.seconds(), 3), "execution": execution_totals(trackers),
+    })
