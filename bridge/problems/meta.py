@@ -128,7 +128,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
                 meta_loss, _ = unroll(circuit, network, goal, UNROLL, keep_graph=True)
                 meta_loss.backward()
                 meta_optimizer.step()
-                total += float(meta_loss) / UNROLL
+                total += float(meta_loss.detach()) / UNROLL
             history["train_loss"].append(total / ITERATIONS)
             epoch += 1
             checkpoint.save(modules, epoch, history)

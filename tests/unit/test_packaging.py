@@ -32,3 +32,14 @@ def test_unknown_attribute():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         bridge.nope  # noqa: B018
 
+
+
+def test_every_subpackage_is_declared():
+    """A wheel holds only the declared packages: every folder of bridge/ with Python files must be one."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    declared = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "bridge").rglob("__init__.py")}
+    assert found <= declared
