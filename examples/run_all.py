@@ -3,6 +3,7 @@
     python examples/run_all.py                       # every row, two at a time
     python examples/run_all.py --only mnist10 qaoa   # some examples
     python examples/run_all.py --table-only          # rebuild the table from the runs already there
+    python examples/run_all.py --skip-done           # only the rows without results yet
     python examples/run_all.py --fashion-root DIR    # add the full 2,000-image Fashion-MNIST test row
 
 Each row is one ``qml-bridge train`` command (shown in ``examples/results.json``) writing into
@@ -51,8 +52,9 @@ class Row:
                 "--out", str(RUNS / self.name), *self.options]
 
 
-# sampled runs of mnist10 (5 epochs of 250 steps of 16 images x 57 circuits) take hours here: one epoch
-SHOT_EPOCHS = {"mnist10": ["--epochs", "1"]}
+# sampled runs of mnist10 (5 epochs of 250 steps × 16 images × 57 circuits) and mnist3 (5 epochs of 1,200
+# steps × 43 circuits) take hours on this machine: one epoch each
+SHOT_EPOCHS = {"mnist10": ["--epochs", "1"], "mnist3": ["--epochs", "1"]}
 
 
 def rows(fashion_root: str | None) -> list[Row]:
@@ -142,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, help="examples to rerun (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2)")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table")
+    parser.add_argument("--skip-done", action="store_true", help="skip rows that already have a metrics.json")
     parser.add_argument("--fashion-root", default=None, help="a root holding the full FashionMNIST/raw files")
     args = parser.parse_args(argv)
     all_rows = rows(args.fashion_root)
     if not args.table_only:
         todo = [r for r in all_rows if args.only is None or r.example in args.only]
+        if args.skip_done:
+            todo = [r for r in todo if not (RUNS / r.name / "metrics.json").is_file()]
         todo.sort(key=lambda r: r.example != "mnist10")  # the longest first
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(run, todo))

@@ -175,3 +175,21 @@ def test_every_example_has_a_script_using_only_the_public_api():
         text = (EXAMPLES_DIR / f"{name}.py").read_text()
         imports = [line for line in text.splitlines() if line.startswith(("from bridge", "import bridge"))]
         assert all(line.split()[1] in ("bridge", "bridge.data") for line in imports), name
+
+
+def test_run_all_rows_are_valid_train_commands(tmp_path, monkeypatch):
+    """Every row of examples/run_all.py parses with the CLI and names a known profile."""
+    from bridge.cli import build_parser
+    from bridge.profiles import list_profiles
+
+    spec = importlib.util.spec_from_file_location("run_all", EXAMPLES_DIR / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_all", run_all)  # dataclasses look their module up there
+    spec.loader.exec_module(run_all)
+    rows = run_all.rows(str(tmp_path))
+    assert {r.example for r in rows} == {*TASKS, *PROBLEMS}
+    names = {p.name for p in list_profiles()}
+    for row in rows:
+        args = build_parser().parse_args(row.command()[3:])
+        assert args.example == row.example and args.device in names
+    assert len({r.name for r in rows}) == len(rows)
