@@ -120,6 +120,14 @@ def batch_devices(model: torch.nn.Module) -> list[Any]:
     return [d for d in quantum_devices(model) if isinstance(d, QiskitBatchDevice)]
 
 
+def execution_totals(trackers: list[Any]) -> dict[str, int] | None:
+    """Primitive jobs, PUB rows and circuit shots counted by ``qml.Tracker`` on ``bridge.qiskit`` devices
+    (``None`` without such a device)."""
+    if not trackers:
+        return None
+    return {k: sum(int(t.totals.get(k, 0)) for t in trackers) for k in ("primitive_jobs", "pub_rows", "circuit_shots")}
+
+
 def _device_rng_states(model: torch.nn.Module) -> list[Any]:
     return [getattr(d, "rng_state", None) for d in quantum_devices(model)]
 
@@ -194,8 +202,7 @@ def train_task(task: ImageTask, config: TrainConfig) -> dict[str, Any]:
                 progress = Progress(epoch=progress.epoch + 1)
                 save()
         accuracy, images, predicted, actual = evaluate(model, test_set, config.progress)
-    execution = {k: sum(int(t.totals.get(k, 0)) for t in trackers)
-                 for k in ("primitive_jobs", "pub_rows", "circuit_shots")} if trackers else None
+    execution = execution_totals(trackers)
     seconds = elapsed_before + time.perf_counter() - started
     metrics = {
         "example": task.name, "classical": config.classical,

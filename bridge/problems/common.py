@@ -10,7 +10,7 @@ import torch
 
 from bridge.checkpoints import load_checkpoint, save_checkpoint, write_json
 from bridge.exceptions import BridgeError
-from bridge.train import CHECKPOINT, TrainConfig, batch_devices, seed_everything
+from bridge.train import CHECKPOINT, TrainConfig, batch_devices, execution_totals, seed_everything
 
 
 def check_options(name: str, config: TrainConfig) -> Path:
@@ -61,13 +61,6 @@ class EpochCheckpoint:
     def seconds(self) -> float:
         """Seconds spent on this run so far, across resumes."""
         return self.seconds_before + time.perf_counter() - self.started
-
-
-def execution_totals(trackers: list[Any]) -> dict[str, int] | None:
-    """Primitive jobs, PUB rows and circuit shots counted by ``qml.Tracker`` on ``bridge.qiskit`` devices."""
-    if not trackers:
-        return None
-    return {k: sum(int(t.totals.get(k, 0)) for t in trackers) for k in ("primitive_jobs", "pub_rows", "circuit_shots")}
 
 
 def finish(out: Path, metrics: dict[str, Any]) -> dict[str, Any]:
