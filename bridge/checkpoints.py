@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,14 +39,27 @@ def write_json(data: Any, path: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`.
+    """Load a checkpoint written by :func:`save_checkpoint`, as data only.
+
+    The file is read with ``torch.load(..., weights_only=True)``: tensors, numbers, strings and containers
+    of them, nothing that can run code. A checkpoint is a file people download and share; one that holds
+    any other object (a pickled function, a class instance) is refused, and nothing in it is executed.
 
     Raises:
-        BridgeError: the file does not exist or cannot be read.
+        BridgeError: the file does not exist, cannot be read, or holds something other than data.
     """
     if not path.is_file():
         raise BridgeError(f"no checkpoint at {path} to resume from; run without --resume first")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        detail = str(e).split("\n\n")[1].strip() if "\n\n" in str(e) else str(e)
+        raise BridgeError(f"checkpoint {path} holds more than tensors and plain data ({detail}); it was not "
+                          "written by qml-bridge and is not loaded, since loading it could run code. Delete it "
+                          "or use another --out") from e
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
         raise BridgeError(f"checkpoint {path} cannot be read ({e}); delete it and start again") from e
+    if not isinstance(state, dict):
+        raise BridgeError(f"checkpoint {path} holds a {type(state).__name__}, not a qml-bridge checkpoint "
+                          "(a dictionary); delete it and start again")
+    return state
