@@ -5,10 +5,14 @@ This is the only module that knows how a profile maps onto PennyLane and pennyla
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pennylane as qml
+from pennylane.exceptions import PennyLaneDeprecationWarning
 
 from bridge.exceptions import InputError, ProfileError
 from bridge.profiles import Profile, load_profile
@@ -43,8 +47,10 @@ def fake_backend(name: str) -> Any:
 def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
     """The PennyLane device a profile describes, with ``wires`` qubits.
 
-    Shots are not set here: they belong to the QNode (see :func:`bridge.layers.make_qnode`), as
-    PennyLane 0.45 expects.
+    The profile's ``shots`` are the device's default shots (``None``: exact), so a QNode built on it samples
+    exactly as the profile says; ``qml.set_shots`` (or a QNode's ``shots=``) overrides them for that QNode.
+    This is the same rule on every path: ``qml.device("bridge.qiskit", profile=...)``, this function,
+    :func:`bridge.make_qnode` and :class:`bridge.QuantumLayer`.
 
     Args:
         profile: a profile, its name or path, or ``None`` for ``$BRIDGE_DEVICE`` / ``"aer"``.
@@ -72,13 +78,27 @@ def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
     kwargs: dict[str, Any] = {}
     if prof.seed is not None and prof.device in ("default.qubit", "lightning.qubit", "default.mixed"):
         kwargs["seed"] = prof.seed
-    if prof.device == "lightning.qubit":
-        return _Float64Lightning(wires=wires, **kwargs)
-    try:
-        return qml.device(prof.device, wires=wires, **kwargs)
-    except qml.exceptions.DeviceError as e:
-        raise ProfileError(f"device profile {prof.name}: PennyLane cannot load device {prof.device!r} "
-                           f"({e}); install its plugin or fix 'device'") from e
+    with profile_shots():
+        if prof.device == "lightning.qubit":
+            return _Float64Lightning(wires=wires, shots=prof.shots, **kwargs)
+        try:
+            return qml.device(prof.device, wires=wires, shots=prof.shots, **kwargs)
+        except qml.exceptions.DeviceError as e:
+            raise ProfileError(f"device profile {prof.name}: PennyLane cannot load device {prof.device!r} "
+                               f"({e}); install its plugin or fix 'device'") from e
+
+
+@contextlib.contextmanager
+def profile_shots() -> Iterator[None]:
+    """Within this block, giving a device default shots does not warn.
+
+    PennyLane 0.45 deprecates device-level shots in favour of ``qml.set_shots`` on each QNode, but a QNode still
+    takes its default from ``device.shots`` (``tests/unit/test_pins.py`` pins this): a profile's shots are
+    exactly such a default, chosen by name instead of in code.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Setting shots on device is deprecated", PennyLaneDeprecationWarning)
+        yield
 
 
 # complex128 amplitudes, times 2 for the simulator's working copy (a gate or a measurement needs one)
@@ -159,14 +179,15 @@ def _transpile_options(prof: Profile) -> dict[str, Any]:
 
 
 def _aer_device(prof: Profile, wires: int) -> qml.devices.Device:
-    kwargs: dict[str, Any] = {"method": prof.qiskit.method, **_transpile_options(prof)}
+    kwargs: dict[str, Any] = {"method": prof.qiskit.method, "shots": prof.shots, **_transpile_options(prof)}
     if prof.seed is not None:
         kwargs["seed_simulator"] = prof.seed
     if prof.qiskit.noise_backend:
         raise ProfileError(f"device profile {prof.name}: qiskit.aer cannot route circuits onto a fake backend's "
                            "coupling map (pennylane-qiskit transpiles it with routing_method='none'); use "
                            "device = \"qiskit.remote\" with noise_backend, as the aer-noisy profile does")
-    return qml.device("qiskit.aer", wires=wires, **kwargs)
+    with profile_shots():
+        return qml.device("qiskit.aer", wires=wires, **kwargs)
 
 
 def noisy_simulator(fake_name: str, wires: int) -> Any:
@@ -205,7 +226,8 @@ def qiskit_backend(prof: Profile, wires: int) -> Any:
 
 
 def _remote_device(prof: Profile, wires: int) -> qml.devices.Device:
-    kwargs: dict[str, Any] = _transpile_options(prof)
+    kwargs: dict[str, Any] = {"shots": prof.shots, **_transpile_options(prof)}
     if prof.qiskit.noise_backend and prof.seed is not None:
         kwargs["options"] = {"simulator": {"seed_simulator": prof.seed}}
-    return qml.device("qiskit.remote", wires=wires, backend=qiskit_backend(prof, wires), **kwargs)
+    with profile_shots():
+        return qml.device("qiskit.remote", wires=wires, backend=qiskit_backend(prof, wires), **kwargs)

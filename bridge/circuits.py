@@ -7,12 +7,41 @@ wires, and the number of expectation values it returns. Angles are in radians.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pennylane as qml
+
+
+class QFunc:
+    """A module-level quantum function with some keyword arguments fixed: picklable (``torch.save`` of a whole
+    model works), and its signature is the function's without the fixed ones (what ``TorchLayer`` inspects).
+
+    Example:
+        >>> qfunc = QFunc(_angle_entangling, n_wires=4, n_outputs=4)
+        >>> list(inspect.signature(qfunc).parameters)
+        ['inputs', 'weights']
+    """
+
+    def __init__(self, function: Callable[..., Any], **fixed: Any) -> None:
+        self.function = function
+        self.fixed = fixed
+        self.__name__ = function.__name__.lstrip("_")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs, **self.fixed)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self.function)
+        return signature.replace(parameters=[p for n, p in signature.parameters.items() if n not in self.fixed])
+
+    def __repr__(self) -> str:
+        fixed = ", ".join(f"{k}={v!r}" for k, v in self.fixed.items())
+        return f"QFunc({self.function.__name__}{', ' if fixed else ''}{fixed})"
 
 
 @dataclass(frozen=True)
@@ -43,12 +72,13 @@ def textbook_hry() -> CircuitSpec:
     Returns ⟨Z⟩ = −sin θ, so P(1) = (1 + sin θ)/2. No trainable weights.
     """
 
-    def qfunc(inputs):
-        qml.Hadamard(wires=0)
-        qml.RY(inputs[..., 0], wires=0)
-        return [qml.expval(qml.PauliZ(0))]
+    return CircuitSpec("textbook_hry", QFunc(_textbook_hry), n_wires=1, n_inputs=1, n_outputs=1)
 
-    return CircuitSpec("textbook_hry", qfunc, n_wires=1, n_inputs=1, n_outputs=1)
+
+def _textbook_hry(inputs):
+    qml.Hadamard(wires=0)
+    qml.RY(inputs[..., 0], wires=0)
+    return [qml.expval(qml.PauliZ(0))]
 
 
 def u3_rotation() -> CircuitSpec:
@@ -57,22 +87,25 @@ def u3_rotation() -> CircuitSpec:
     Weights: ``weights`` of shape ``(3,)`` = (θ, φ, λ). No inputs.
     """
 
-    def qfunc(inputs, weights):
-        qml.U3(weights[0], weights[1], weights[2], wires=0)
-        return [qml.expval(qml.PauliZ(0))]
+    return CircuitSpec("u3_rotation", QFunc(_u3_rotation), n_wires=1, n_inputs=0, n_outputs=1,
+                       weight_shapes={"weights": (3,)})
 
-    return CircuitSpec("u3_rotation", qfunc, n_wires=1, n_inputs=0, n_outputs=1, weight_shapes={"weights": (3,)})
+
+def _u3_rotation(inputs, weights):
+    qml.U3(weights[0], weights[1], weights[2], wires=0)
+    return [qml.expval(qml.PauliZ(0))]
 
 
 def ry_rotation() -> CircuitSpec:
     """One qubit, ``RY(θ)|0⟩`` with θ the input, read out as ⟨Z⟩ = cos θ. No weights (the meta-learning
     example's circuit: the angles of a whole batch of problems go in as one batch of inputs)."""
 
-    def qfunc(inputs):
-        qml.RY(inputs[..., 0], wires=0)
-        return [qml.expval(qml.PauliZ(0))]
+    return CircuitSpec("ry_rotation", QFunc(_ry_rotation), n_wires=1, n_inputs=1, n_outputs=1)
 
-    return CircuitSpec("ry_rotation", qfunc, n_wires=1, n_inputs=1, n_outputs=1)
+
+def _ry_rotation(inputs):
+    qml.RY(inputs[..., 0], wires=0)
+    return [qml.expval(qml.PauliZ(0))]
 
 
 def angle_entangling(n_wires: int = 4, n_layers: int = 2, *, n_outputs: int | None = None) -> CircuitSpec:
@@ -85,13 +118,16 @@ def angle_entangling(n_wires: int = 4, n_layers: int = 2, *, n_outputs: int | No
     if not 1 <= outputs <= n_wires:
         raise ValueError(f"n_outputs must be between 1 and n_wires={n_wires}, got {outputs}")
 
-    def qfunc(inputs, weights):
-        qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
-        qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
-        return [qml.expval(qml.PauliZ(w)) for w in range(outputs)]
+    return CircuitSpec(f"angle_entangling_{n_wires}q{n_layers}l", QFunc(_angle_entangling, n_wires=n_wires,
+                                                                          n_outputs=outputs),
+                       n_wires=n_wires, n_inputs=n_wires, n_outputs=outputs,
+                       weight_shapes={"weights": (n_layers, n_wires, 3)})
 
-    return CircuitSpec(f"angle_entangling_{n_wires}q{n_layers}l", qfunc, n_wires=n_wires, n_inputs=n_wires,
-                       n_outputs=outputs, weight_shapes={"weights": (n_layers, n_wires, 3)})
+
+def _angle_entangling(inputs, weights, *, n_wires, n_outputs):
+    qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
+    qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
+    return [qml.expval(qml.PauliZ(w)) for w in range(n_outputs)]
 
 
 def angle_entangling_zz(n_wires: int = 4, n_layers: int = 2) -> CircuitSpec:
@@ -100,16 +136,18 @@ def angle_entangling_zz(n_wires: int = 4, n_layers: int = 2) -> CircuitSpec:
 
     Weights: ``weights`` of shape ``(n_layers, n_wires, 3)``.
     """
+    n_pairs = n_wires * (n_wires - 1) // 2
+    return CircuitSpec(f"angle_entangling_zz_{n_wires}q{n_layers}l", QFunc(_angle_entangling_zz, n_wires=n_wires),
+                       n_wires=n_wires, n_inputs=n_wires, n_outputs=n_wires + n_pairs,
+                       weight_shapes={"weights": (n_layers, n_wires, 3)})
+
+
+def _angle_entangling_zz(inputs, weights, *, n_wires):
     pairs = [(i, j) for i in range(n_wires) for j in range(i + 1, n_wires)]
-
-    def qfunc(inputs, weights):
-        qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
-        qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
-        return ([qml.expval(qml.PauliZ(w)) for w in range(n_wires)]
-                + [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in pairs])
-
-    return CircuitSpec(f"angle_entangling_zz_{n_wires}q{n_layers}l", qfunc, n_wires=n_wires, n_inputs=n_wires,
-                       n_outputs=n_wires + len(pairs), weight_shapes={"weights": (n_layers, n_wires, 3)})
+    qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
+    qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
+    return ([qml.expval(qml.PauliZ(w)) for w in range(n_wires)]
+            + [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in pairs])
 
 
 def zz_feature_map(inputs: Any, wires: Sequence[int], reps: int = 2) -> None:
@@ -151,13 +189,15 @@ def zz_real_amplitudes(n_wires: int = 2, reps: int = 2, *, feature_reps: int = 2
     Weights: ``weights`` of shape ``(reps + 1, n_wires)``. One output.
     """
 
-    def qfunc(inputs, weights):
-        zz_feature_map(inputs, range(n_wires), feature_reps)
-        real_amplitudes(weights, range(n_wires))
-        return [qml.expval(qml.prod(*(qml.PauliZ(w) for w in range(n_wires))))]
+    return CircuitSpec(f"zz_real_amplitudes_{n_wires}q{reps}r",
+                       QFunc(_zz_real_amplitudes, n_wires=n_wires, feature_reps=feature_reps), n_wires=n_wires,
+                       n_inputs=n_wires, n_outputs=1, weight_shapes={"weights": (reps + 1, n_wires)})
 
-    return CircuitSpec(f"zz_real_amplitudes_{n_wires}q{reps}r", qfunc, n_wires=n_wires, n_inputs=n_wires,
-                       n_outputs=1, weight_shapes={"weights": (reps + 1, n_wires)})
+
+def _zz_real_amplitudes(inputs, weights, *, n_wires, feature_reps):
+    zz_feature_map(inputs, range(n_wires), feature_reps)
+    real_amplitudes(weights, range(n_wires))
+    return [qml.expval(qml.prod(*(qml.PauliZ(w) for w in range(n_wires))))]
 
 
 def qaoa_state(edges: Sequence[tuple[int, int]], n_wires: int, gammas: Any, betas: Any) -> None:
@@ -191,10 +231,12 @@ def qaoa_maxcut(edges: Sequence[tuple[int, int]], depth: int = 1) -> CircuitSpec
     expected cut size is Σ (1 − ⟨Z_i Z_j⟩)/2.
     """
     n_wires = graph_wires(edges)
+    return CircuitSpec(f"qaoa_maxcut_{n_wires}n{depth}p", QFunc(_qaoa_maxcut, edges=tuple(map(tuple, edges)),
+                                                                n_wires=n_wires),
+                       n_wires=n_wires, n_inputs=0, n_outputs=len(edges),
+                       weight_shapes={"gammas": (depth,), "betas": (depth,)})
 
-    def qfunc(inputs, gammas, betas):
-        qaoa_state(edges, n_wires, gammas, betas)
-        return [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in edges]
 
-    return CircuitSpec(f"qaoa_maxcut_{n_wires}n{depth}p", qfunc, n_wires=n_wires, n_inputs=0,
-                       n_outputs=len(edges), weight_shapes={"gammas": (depth,), "betas": (depth,)})
+def _qaoa_maxcut(inputs, gammas, betas, *, edges, n_wires):
+    qaoa_state(edges, n_wires, gammas, betas)
+    return [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in edges]

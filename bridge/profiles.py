@@ -360,6 +360,11 @@ def _check_consistency(profile: Profile, where: _Where | str) -> None:
     if profile.diff_method not in DIFF_METHODS:
         raise ProfileError(f"device profile {where}: diff_method {profile.diff_method!r} is not one of "
                            f"{', '.join(DIFF_METHODS)}")
+    if profile.device == "bridge.qiskit" and profile.diff_method in ("adjoint", "backprop"):
+        raise ProfileError(f"device profile {where}: bridge.qiskit does not support diff_method "
+                           f"{profile.diff_method!r}: it needs a simulator's internal state, which a Qiskit backend "
+                           "(and hardware) does not expose. Use \"device\", \"best\" or \"parameter-shift\" (the "
+                           "device's batched parameter-shift rule), or \"finite-diff\" / \"spsa\"")
     if profile.device == "qiskit.aer" and profile.exact and profile.qiskit.method != "statevector":
         raise ProfileError(
             f"device profile {where}: exact expectation values (no 'shots') need [qiskit] method = "

@@ -20,6 +20,7 @@ Tracking follows ``qml.Tracker`` conventions; besides ``batches``/``executions``
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -36,15 +37,17 @@ from pennylane.devices.preprocess import (
     validate_measurements,
 )
 from pennylane.devices.qubit import measure
-from pennylane.exceptions import DeviceError
+from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning
 from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
-from pennylane.transforms import broadcast_expand, split_non_commuting
+from pennylane.pauli import PauliSentence
+from pennylane.transforms import split_non_commuting
 from pennylane.transforms.core import CompilePipeline
 from pennylane.wires import Wires
 from pennylane_qiskit.converter import QISKIT_OPERATION_MAP
 from qiskit.quantum_info import SparsePauliOp
 
 from bridge import engines
+from bridge.broadcast import split_broadcast, split_broadcast_for
 from bridge.exceptions import ProfileError
 from bridge.profiles import EXECUTION_MODES
 from bridge.retry import RetryPolicy, run_job
@@ -57,6 +60,16 @@ from bridge.structure import (
     structure_key,
     tape_values,
 )
+
+# diff_method values the device answers with its own batched parameter-shift rule (PennyLane's parameter-shift
+# transform would compute the same derivatives with one tape per shifted circuit), and those it cannot serve
+DEVICE_GRADIENT_METHODS = ("best", "device", "parameter-shift")
+UNSUPPORTED_GRADIENT_METHODS = ("adjoint", "backprop")
+# Operators whose data are matrices or state vectors, not rotation angles: the device's shift rule cannot
+# differentiate them (PennyLane's transforms can, by decomposing further).
+NOT_ANGLES = frozenset({"QubitUnitary", "ControlledQubitUnitary", "DiagonalQubitUnitary", "StatePrep",
+                        "AmplitudeEmbedding", "MottonenStatePreparation", "BlockEncode", "SpecialUnitary",
+                        "QubitDensityMatrix"})
 
 SUPPORTED_OPERATIONS = frozenset((set(QISKIT_OPERATION_MAP) - {"Adjoint(GlobalPhase)"} - DECOMPOSED_GATES)
                                  | {"GlobalPhase"})
@@ -127,12 +140,18 @@ class QiskitBatchDevice(Device):
             raise DeviceError("bridge.qiskit needs wires (the number of qubits or their labels); "
                               "dynamically allocated wires are not supported")
         n_wires = wires if isinstance(wires, int) else len(wires)
+        self.profile = None
+        shots_from_profile = shots is None and profile is not None
         if profile is not None:
             from bridge.backends import qiskit_backend
             from bridge.profiles import load_profile
 
-            prof = load_profile(profile)
+            prof = self.profile = load_profile(profile)
+            if prof.device != "bridge.qiskit":
+                raise ProfileError(f"profile {prof.name!r} runs on {prof.device}, not bridge.qiskit; build it with "
+                                   f"bridge.device({prof.name!r}, wires)")
             backend = backend if backend is not None else qiskit_backend(prof, n_wires)
+            shots = prof.shots if shots is None else shots
             seed = prof.seed if seed is None else seed
             if optimization_level is None:
                 optimization_level = prof.qiskit.optimization_level
@@ -143,7 +162,15 @@ class QiskitBatchDevice(Device):
             job_timeout = prof.qiskit.job_timeout if job_timeout is None else job_timeout
             execution_mode = prof.ibm.mode if execution_mode is None else execution_mode
             runtime_options = prof.ibm.options if runtime_options is None else runtime_options
-        super().__init__(wires=wires, shots=shots)
+        with warnings.catch_warnings():  # a profile's shots are this device's default (bridge.backends.device)
+            if shots_from_profile:
+                warnings.filterwarnings("ignore", "Setting shots on device is deprecated", PennyLaneDeprecationWarning)
+            super().__init__(wires=wires, shots=shots)
+        self._init_args = {"wires": wires, "shots": shots, "profile": profile, "backend": None if profile else backend,
+                           "seed": seed, "optimization_level": optimization_level,
+                           "seed_transpiler": seed_transpiler, "cache_size": cache_size, "retries": retries,
+                           "retry_backoff": retry_backoff, "job_timeout": job_timeout,
+                           "execution_mode": execution_mode, "runtime_options": runtime_options, "dry_run": dry_run}
         from qiskit_aer import AerSimulator
 
         self.backend = backend if backend is not None else AerSimulator(method="statevector")
@@ -151,7 +178,9 @@ class QiskitBatchDevice(Device):
             raise WiresError(f"{n_wires} wires do not fit on backend {self.backend.name} "
                              f"({self.backend.num_qubits} qubits); use fewer wires or a larger backend")
         self._is_aer = isinstance(self.backend, AerSimulator)
-        self._ideal = self._is_aer and self.backend.options.noise_model is None
+        # ideal: noiseless Aer without a device's coupling map (a noiseless AerSimulator.from_backend still routes)
+        self._ideal = (self._is_aer and self.backend.options.noise_model is None
+                       and self.backend.coupling_map is None)
         # The ideal simulator runs circuits as built (no layout, every gate native): no transpiler, which
         # also avoids its per-circuit cost. Other backends get ISA circuits from a preset pass manager.
         self._operations = SUPPORTED_OPERATIONS - (NOT_NATIVE_TO_AER if self._ideal else frozenset())
@@ -178,26 +207,37 @@ class QiskitBatchDevice(Device):
         self._mode: Any = None
         self.dry_run = dry_run
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its construction arguments: a device made from a profile is rebuilt from the profile
+        (compile cache, primitives and runtime Batch/Session are not carried over), so a whole model that holds
+        one can go through ``torch.save``/``copy.deepcopy``. The sampling seeds' generator continues."""
+        return (_rebuild_device, (self._init_args, self.rng_state))
+
     # ---------------------------------------------------------------- preprocessing
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
         program = CompilePipeline()
         program.add_transform(validate_device_wires, wires=self.wires, name=self.name)
+        # PennyLane's decompositions of some gates fail on a batch (FermionicSWAP's builds a qml.exp of a tensor):
+        # a broadcast tape holding a gate the device must decompose is split per sample first. The samples still
+        # share one structure, hence one PUB.
+        program.add_transform(split_broadcast_for, needs_split=lambda op: op.name not in self._operations)
         program.add_transform(decompose, stopping_condition=lambda op: op.name in self._operations,
                               target_gates=self._operations, device_wires=self.wires, skip_initial_state_prep=False,
                               name=self.name)
         program.add_transform(device_resolve_dynamic_wires, wires=self.wires, allow_resets=False)
         program.add_transform(validate_measurements, name=self.name)
+        program.add_transform(variance_of_sums)
         program.add_transform(split_when_sampling)
         if execution_config is not None and execution_config.gradient_method == "device":
-            # vector-Jacobian products are per tape and per scalar angle: one tape per broadcast sample
-            # (cheap: the samples' rows still share one PUB, and no shifted tape is ever built)
-            program.add_transform(broadcast_expand)
+            # vector-Jacobian products are per tape and per scalar angle: one tape per broadcast sample (cheap: the
+            # samples' rows still share one PUB, and no shifted tape is ever built)
+            program.add_transform(split_broadcast, always=True)
         return program
 
     def setup_execution_config(self, config: ExecutionConfig | None = None,
                                circuit: qml.tape.QuantumScript | None = None) -> ExecutionConfig:
         config = config or ExecutionConfig()
-        if config.gradient_method in ("best", "device"):
+        if config.gradient_method in DEVICE_GRADIENT_METHODS and config.derivative_order == 1:
             return replace(config, gradient_method="device", use_device_gradient=True,
                            use_device_jacobian_product=True, grad_on_execution=False)
         return replace(config, use_device_gradient=False, use_device_jacobian_product=False)
@@ -227,13 +267,15 @@ class QiskitBatchDevice(Device):
         plans: dict[str, list[tuple[Compiled, list[int], engines.Pub]]] = {"estimator": [], "state": [],
                                                                             "sampler": []}
         for key, members in groups.items():
+            if not sum(rows[i].shape[0] for i in members):  # nothing to run (no shiftable angle): no PUB
+                continue
             compiled = self._compiled(key, tapes[members[0]])
             stacked = np.concatenate([rows[i] for i in members], axis=0)
             pub = engines.Pub(compiled.circuit, stacked[:, compiled.columns], compiled.observables,
                               tapes[members[0]].shots.total_shots)
             plans[compiled.kind].append((compiled, members, pub))
 
-        results: list[Any] = [None] * len(tapes)
+        results: list[Any] = [(None, None, np.zeros((0, 0)))] * len(tapes)
         jobs = pub_rows = shots = 0
         for kind, plan in plans.items():
             if not plan:
@@ -256,10 +298,18 @@ class QiskitBatchDevice(Device):
     # ---------------------------------------------------------------- derivatives
     def supports_derivatives(self, execution_config: ExecutionConfig | None = None,
                              circuit: qml.tape.QuantumScript | None = None) -> bool:
-        """The device's own batched parameter-shift serves ``diff_method="device"`` (and ``"best"``)."""
+        """The device's own batched parameter-shift serves ``"device"``, and ``"best"`` and ``"parameter-shift"``
+        wherever it covers every trainable parameter (gate angles; one shot number). Elsewhere (a trainable
+        Hamiltonian coefficient or matrix, shot vectors) those two fall back to PennyLane's parameter-shift
+        transform. ``"adjoint"`` and ``"backprop"`` need a simulator's internal state, which a Qiskit backend
+        does not expose: not supported (PennyLane then refuses them when the QNode is built).
+        """
         if execution_config is None:
             return True
-        return execution_config.gradient_method in ("device", "best") and execution_config.derivative_order == 1
+        method = execution_config.gradient_method
+        if method not in DEVICE_GRADIENT_METHODS or execution_config.derivative_order != 1:
+            return False
+        return method == "device" or circuit is None or device_differentiable(circuit)
 
     def supports_vjp(self, execution_config: ExecutionConfig | None = None,
                      circuit: qml.tape.QuantumScript | None = None) -> bool:
@@ -276,8 +326,9 @@ class QiskitBatchDevice(Device):
         tapes = [self._standard_wires(t) for t in circuits]
         values = [tape_values(t) for t in tapes]
         plans = [shift_plan(t, v.values) for t, v in zip(tapes, values, strict=True)]
-        # variances need the unshifted rows too (d var = d<O²> − 2<O> d<O>); other results do not
-        rows = [np.concatenate([v.values, p.rows]) if _has_variance(t) else p.rows
+        # variances need the unshifted rows too (d var = d<O²> − 2<O> d<O>); other results do not. A tape with no
+        # shifted row (its only trainable angle a global phase) has zero derivatives and sends nothing.
+        rows = [np.concatenate([v.values, p.rows]) if _has_variance(t) and len(p.rows) else p.rows
                 for t, v, p in zip(tapes, values, plans, strict=True)]
         evaluated = self._evaluate(tapes, rows)
         return tuple(_vjp(kind, compiled, tape, output, v, plan, dy)
@@ -296,8 +347,10 @@ class QiskitBatchDevice(Device):
                          is not None for m in tape.measurements)
         if not tape.shots:
             if not self._ideal:
-                raise DeviceError(f"bridge.qiskit on backend {self.backend.name} has no exact mode: "
-                                  "set shots (qml.set_shots or the profile's 'shots')")
+                where = f"profile {self.profile.name!r} (backend {self.backend.name})" if self.profile else \
+                    f"backend {self.backend.name}"
+                raise DeviceError(f"bridge.qiskit on {where} has no exact mode: a noisy simulator or hardware "
+                                  "only samples; set shots (qml.set_shots, or the profile's 'shots')")
             return "estimator" if pauli_only else "state"
         if tape.shots.has_partitioned_shots or self._is_aer or not pauli_only:
             return "sampler"
@@ -425,6 +478,14 @@ class QiskitBatchDevice(Device):
         return options
 
 
+def _rebuild_device(init_args: dict[str, Any], rng_state: dict[str, Any]) -> QiskitBatchDevice:
+    """Unpickling of :class:`QiskitBatchDevice`: the same construction arguments, the same sampling RNG state."""
+    args = dict(init_args)
+    device = QiskitBatchDevice(args.pop("wires"), args.pop("shots"), **args)
+    device.rng_state = rng_state
+    return device
+
+
 # Options of the runtime EstimatorV2 that its SamplerV2 does not take.
 ESTIMATOR_ONLY_OPTIONS = frozenset({"resilience_level", "resilience", "default_precision", "seed_estimator"})
 
@@ -452,6 +513,65 @@ def _validated_runtime_options(options: dict[str, Any]) -> dict[str, Any]:
     except (ValidationError, TypeError, ValueError) as e:
         raise ProfileError(f"invalid [ibm.options] for the runtime EstimatorV2: {e}".replace("\n", " ")) from e
     return dict(options)
+
+
+def device_differentiable(tape: qml.tape.QuantumScript) -> bool:
+    """Whether the device's shift rule covers every trainable parameter of ``tape`` (before decomposition):
+    operation data that are not matrices or states, no trainable observable coefficient, one shot number."""
+    if tape.shots.has_partitioned_shots:
+        return False
+    trainable = set(tape.trainable_params)
+    index = 0
+    for op in tape.operations:
+        for _ in op.data:
+            if index in trainable and op.name in NOT_ANGLES:
+                return False
+            index += 1
+    return all(i < index for i in trainable)
+
+
+def _is_sum_variance(m: Any) -> bool:
+    """A variance of an observable with several Pauli terms (which ``split_non_commuting`` cannot split)."""
+    return (isinstance(m, VarianceMP) and m.obs is not None and m.obs.pauli_rep is not None
+            and len([w for w in m.obs.pauli_rep if len(w)]) > 1)
+
+
+@qml.transform
+def variance_of_sums(tape: qml.tape.QuantumScript) -> tuple[list[qml.tape.QuantumScript], Callable]:
+    """With shots, ``var(O)`` of a Pauli sum ``O = Σ c_i P_i`` becomes ``⟨O²⟩ − ⟨O⟩²``: two Pauli-sum expectation
+    values that ``split_non_commuting`` measures in qubit-wise commuting groups (hardware-friendly; no basis
+    change into O's eigenbasis). Exact tapes keep the variance (the exact readers compute it directly).
+    """
+    if not tape.shots or not any(_is_sum_variance(m) for m in tape.measurements):
+        return [tape], lambda results: results[0]
+    measurements: list[Any] = []
+    slots: list[tuple[int, int | None]] = []  # per original measurement: index of ⟨O⟩ (or itself), of ⟨O²⟩
+    for m in tape.measurements:
+        if _is_sum_variance(m):
+            rep = m.obs.pauli_rep
+            square = rep @ rep  # Hermitian: the imaginary parts of P_i P_j + P_j P_i cancel
+            square = PauliSentence({w: float(np.real(c)) for w, c in square.items() if abs(c) > 1e-12})
+            measurements += [qml.expval(rep.operation(wire_order=m.obs.wires)),
+                             qml.expval(square.operation(wire_order=m.obs.wires))]
+            slots.append((len(measurements) - 2, len(measurements) - 1))
+        else:
+            measurements.append(m)
+            slots.append((len(measurements) - 1, None))
+    rewritten = tape.copy(measurements=measurements)
+    single = len(tape.measurements) == 1
+
+    def combine(values: Sequence[Any]) -> Any:
+        values = [values] if len(measurements) == 1 else values
+        out = [values[i] if square is None else values[square] - values[i] ** 2 for i, square in slots]
+        return out[0] if single else tuple(out)
+
+    def postprocess(results: Sequence[Any]) -> Any:
+        (result,) = results
+        if tape.shots.has_partitioned_shots:
+            return tuple(combine(r) for r in result)
+        return combine(result)
+
+    return [rewritten], postprocess
 
 
 @qml.transform
@@ -537,9 +657,11 @@ def _vjp(kind: str, compiled: Compiled, tape: qml.tape.QuantumScript, output: np
     """One tape's vector-Jacobian product from its shifted blocks (after its base rows, for variances)."""
     if not plan.terms:
         return ()
+    n = values.values.shape[0]
+    if not len(plan.rows):  # no shiftable angle among the trainable ones: exact zeros, and no job was sent
+        return tuple(np.zeros(n) if broadcast else np.float64(0.0) for broadcast in plan.broadcast)
     if tape.shots.has_partitioned_shots:
         raise DeviceError("bridge.qiskit's device gradients do not support shot vectors; give one shot number")
-    n = values.values.shape[0]
     offset = n if _has_variance(tape) else 0
     moments = _moments(kind, compiled, tape, output)
     dys = [np.asarray(cotangent)] if len(tape.measurements) == 1 else [np.asarray(d) for d in cotangent]

@@ -160,4 +160,9 @@ def test_the_reference_trains_mnist01_like_the_pennylane_path(tmp_path):
     reference = train_task(dataclasses.replace(task, build_model=lambda profile, classical: ReferenceTextbookNet()),
                            dataclasses.replace(config, out=tmp_path / "ref"))
     assert reference["test_accuracy"] == pennylane["test_accuracy"] >= 0.99
-    np.testing.assert_allclose(reference["train_loss"], pennylane["train_loss"], atol=1e-5)
+    # Both paths compute the circuit in float64 but feed a float32 trunk; their outputs differ by float32 rounding,
+    # which 1,000 optimizer steps amplify. Measured on the 2-core machine (also on main before the change that
+    # added this comment): ≤ 1.2e-6 through epoch 4, 3.1e-4 at epoch 5. A missing ½ or a swapped sign differs by
+    # far more from the first epoch on.
+    np.testing.assert_allclose(reference["train_loss"][:4], pennylane["train_loss"][:4], atol=1e-5)
+    np.testing.assert_allclose(reference["train_loss"], pennylane["train_loss"], atol=1e-3)

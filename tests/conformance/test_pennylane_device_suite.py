@@ -16,6 +16,11 @@ import pytest
 
 pytestmark = pytest.mark.conformance
 
+# Skips measured with PennyLane 0.45.1: tests of the old device interface, sampling tests in analytic mode (and
+# analytic ones with shots), qutrit and CV templates, and backprop/adjoint, which bridge.qiskit does not offer
+# (its "best" and "parameter-shift" run the device's own shift rule, so the gradient tests exercise it).
+SKIP_CAP = {"exact": 46, "shots": 61}
+
 
 @pytest.mark.parametrize("shots", [None, 100_000], ids=["exact", "shots"])
 def test_pennylane_device_suite_passes(shots, tmp_path):
@@ -30,4 +35,9 @@ def test_pennylane_device_suite_passes(shots, tmp_path):
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
     assert result.returncode == 0, f"PennyLane's device suite failed: {summary}\n{result.stdout[-5000:]}"
     passed = re.search(r"(\d+) passed", summary)
-    assert passed and int(passed.group(1)) > 300 and not re.search(r"\d+ failed", summary)
+    skipped = re.search(r"(\d+) skipped", summary)
+    n_skipped = int(skipped.group(1)) if skipped else 0
+    print(f"PennyLane device suite ({'exact' if shots is None else f'{shots} shots'}): {summary}")
+    assert passed and int(passed.group(1)) > 300 and not re.search(r"\d+ (failed|error)", summary)
+    cap = SKIP_CAP["exact" if shots is None else "shots"]
+    assert n_skipped <= cap, f"{n_skipped} tests skipped, above the cap of {cap}: {summary}"

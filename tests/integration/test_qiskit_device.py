@@ -191,8 +191,9 @@ def test_runtime_primitives_on_a_fake_backend_in_local_mode():
 
 def test_exact_mode_is_refused_on_noisy_backends():
     layer_dev = QuantumLayer(circuits.textbook_hry(), profile="aer-noisy").qlayer.qnode.device
-    q = qml.QNode(_z_after(lambda: qml.Hadamard(0)), layer_dev)
-    with pytest.raises(DeviceError, match="has no exact mode: set shots"):
+    q = qml.set_shots(qml.QNode(_z_after(lambda: qml.Hadamard(0)), layer_dev), shots=None)
+    with pytest.raises(DeviceError, match=r"on profile 'aer-noisy' \(backend aer_simulator_from\(fake_manila\)\) "
+                                          r"has no exact mode: .*set shots"):
         q()
 
 

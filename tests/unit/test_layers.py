@@ -106,9 +106,11 @@ def test_nan_weights_are_reported():
         layer(torch.rand(1, 2))
 
 
-def test_rejects_a_bare_function():
-    with pytest.raises(InputError, match="expects a bridge.circuits.CircuitSpec"):
+def test_a_bare_function_needs_its_weight_shapes_and_wires():
+    with pytest.raises(InputError, match=r"QuantumLayer\(qfunc\) needs weight_shapes=.* and n_wires"):
         QuantumLayer(lambda inputs: None, profile="default")
+    with pytest.raises(InputError, match="expects a bridge.circuits.CircuitSpec, a qml.QNode or a quantum function"):
+        QuantumLayer(42, profile="default")
 
 
 def _with(spec, **changes):
