@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from bridge.data import load_split
+from bridge.examples import get_task
 from bridge.models import TextbookHybridNet
 from bridge.profiles import load_profile
-from bridge.tasks import get_task
 from bridge.train import TrainConfig, evaluate, train_task
 
 PROFILES = ("aer", "aer-shots", "aer-noisy", "aer-noisy:brisbane", "ibm-fake-manila", "ibm-fake-brisbane")
@@ -77,10 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         accuracy = evaluate(model, test, progress=False)[0]
         grad = gradient(model, images, labels)
         exact = grad if exact is None else exact
-        rows.append({"profile": profile.name, "shots": profile.shots, "test_accuracy": accuracy,
-                     "gradient_relative_distance": float((grad - exact).norm() / exact.norm()),
-                     "gradient_cosine": float(F.cosine_similarity(grad, exact, dim=0)),
-                     "seconds": round(time.perf_counter() - started, 1)})
+        rows.append(
+            {
+                "profile": profile.name,
+                "shots": profile.shots,
+                "test_accuracy": accuracy,
+                "gradient_relative_distance": float((grad - exact).norm() / exact.norm()),
+                "gradient_cosine": float(F.cosine_similarity(grad, exact, dim=0)),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
         print(f"{profile.name}: accuracy {accuracy:.3f}", file=sys.stderr, flush=True)
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| profile | shots | test accuracy | gradient ‖g − g_exact‖/‖g_exact‖ | cosine to exact | seconds |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| `{r['profile']}` | {r['shots'] or 'exact'} | {r['test_accuracy']:.3f} | "
-              f"{r['gradient_relative_distance']:.3f} | {r['gradient_cosine']:.4f} | {r['seconds']} |")
+        print(
+            f"| `{r['profile']}` | {r['shots'] or 'exact'} | {r['test_accuracy']:.3f} | "
+            f"{r['gradient_relative_distance']:.3f} | {r['gradient_cosine']:.4f} | {r['seconds']} |"
+        )
     return 0
 
 

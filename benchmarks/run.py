@@ -43,8 +43,13 @@ ENGINES = ("bridge", "aer-stock", "default-ps", "default-bp", "lightning-adj", "
 
 
 def _profile(engine: str):
-    base = {"bridge": "aer", "aer-stock": "aer-stock", "default-ps": "default", "default-bp": "default",
-            "lightning-adj": "lightning"}[engine]
+    base = {
+        "bridge": "aer",
+        "aer-stock": "aer-stock",
+        "default-ps": "default",
+        "default-bp": "default",
+        "lightning-adj": "lightning",
+    }[engine]
     method = {"default-bp": "backprop", "lightning-adj": "adjoint"}.get(engine)
     prof = load_profile(base)
     return dataclasses.replace(prof, diff_method=method) if method else prof
@@ -176,8 +181,9 @@ def mnist_epoch(engine: str, batch_size: int) -> Callable[[], None]:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def run() -> None:
-        for images, labels in DataLoader(train, batch_size=batch_size, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0)):
+        for images, labels in DataLoader(
+            train, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
+        ):
             optimizer.zero_grad()
             torch.nn.functional.nll_loss(model(images), labels).backward()
             optimizer.step()
@@ -237,7 +243,7 @@ def memory_over_epochs(epochs: int = 5) -> dict:
     for _ in range(epochs):
         run()
         rss.append(round(process.memory_info().rss / 2**20, 1))
-        cache.append(device.cache_len())
+        cache.append(len(device.compiler))
     return {"rss_mib_after_epoch": rss, "cached_structures_after_epoch": cache, "cache_bound": device.cache_size}
 
 
@@ -264,11 +270,18 @@ def cells(workloads: list[str]) -> list[tuple[str, str, dict, Callable]]:
             out.append(("W2", f"epoch bs {bs}", {"batch_size": bs}, lambda e, bs=bs: lambda: mnist_epoch(e, bs)))
     if "W3" in workloads:
         for q in (2, 4, 6, 8, 10, 12):
-            out.append(("W3-qubits", f"{q}q batch 16", {"qubits": q, "batch": 16},
-                        lambda e, q=q: lambda: training_step(e, q, 16)))
+            out.append(
+                (
+                    "W3-qubits",
+                    f"{q}q batch 16",
+                    {"qubits": q, "batch": 16},
+                    lambda e, q=q: lambda: training_step(e, q, 16),
+                )
+            )
         for b in (1, 4, 16, 64, 256):
-            out.append(("W3-batch", f"4q batch {b}", {"qubits": 4, "batch": b},
-                        lambda e, b=b: lambda: training_step(e, 4, b)))
+            out.append(
+                ("W3-batch", f"4q batch {b}", {"qubits": 4, "batch": b}, lambda e, b=b: lambda: training_step(e, 4, b))
+            )
     return out
 
 
@@ -277,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="W1,W2,W3,MEM")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=60.0,
-                        help="seconds: a slower run ends the engine's repeats and its sweep")
+    parser.add_argument(
+        "--budget", type=float, default=60.0, help="seconds: a slower run ends the engine's repeats and its sweep"
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
     parser.add_argument("--smoke", action="store_true", help="tiny sizes only, to check that every engine runs")
     args = parser.parse_args(argv)
@@ -287,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     over_budget: set[tuple[str, str]] = set()
     selected = cells(args.workloads.split(","))
     if args.smoke:
-        selected = [c for c in selected if c[2].get("qubits", 2) == 2 or c[2].get("batch") == 1
-                    or c[2].get("batch_size") == 32]
+        selected = [
+            c for c in selected if c[2].get("qubits", 2) == 2 or c[2].get("batch") == 1 or c[2].get("batch_size") == 32
+        ]
     for workload, label, params, make in selected:
         row = {"workload": workload, "case": label, **params, "engines": {}}
         for engine in engines:
@@ -299,8 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             if result["seconds"] > args.budget and workload.startswith("W3"):
                 over_budget.add((workload, engine))
             row["engines"][engine] = result
-            print(f"{workload:10s} {label:14s} {engine:14s} {result['seconds']:9.3f} s  "
-                  f"(x{result['repeats']}, +{result['peak_mib']} MiB)", file=sys.stderr, flush=True)
+            print(
+                f"{workload:10s} {label:14s} {engine:14s} {result['seconds']:9.3f} s  "
+                f"(x{result['repeats']}, +{result['peak_mib']} MiB)",
+                file=sys.stderr,
+                flush=True,
+            )
         base = row["engines"].get("bridge", {}).get("seconds")
         for result in row["engines"].values():
             if base and "seconds" in result:
@@ -308,13 +327,24 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     if "MEM" in args.workloads.split(","):
         memory = memory_over_epochs()
-        print(f"MEM: RSS after each epoch {memory['rss_mib_after_epoch']} MiB, cached structures "
-              f"{memory['cached_structures_after_epoch']} (bound {memory['cache_bound']})", file=sys.stderr)
+        print(
+            f"MEM: RSS after each epoch {memory['rss_mib_after_epoch']} MiB, cached structures "
+            f"{memory['cached_structures_after_epoch']} (bound {memory['cache_bound']})",
+            file=sys.stderr,
+        )
     else:
         memory = None
-    report = {"machine": {"cpus": psutil.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(), "torch": torch.__version__},
-              "repeats": args.repeats, "rows": rows, "memory": memory}
+    report = {
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "repeats": args.repeats,
+        "rows": rows,
+        "memory": memory,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     _print_table(rows, engines)

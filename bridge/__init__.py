@@ -24,9 +24,9 @@ _EXPORTS = {
     "list_profiles": "bridge.profiles",
     "load_profile": "bridge.profiles",
     "CircuitSpec": "bridge.circuits",
-    "device": "bridge.backends",
+    "device": "bridge.device_factory",
     "QuantumLayer": "bridge.layers",
-    "make_qnode": "bridge.layers",
+    "make_qnode": "bridge.qnodes",
 }
 __all__ = sorted([*_EXPORTS, "circuits"])
 

@@ -1,21 +1,15 @@
-"""Build the PennyLane device a profile describes.
-
-This is the only module that knows how a profile maps onto PennyLane and pennylane-qiskit devices.
+"""Qiskit backends a profile names: the ideal Aer simulator, Aer with a fake IBM device's noise, a fake IBM
+device (run by qiskit-ibm-runtime's local mode), or an IBM Quantum backend; and a dry run's stand-in.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import pennylane as qml
-from pennylane.exceptions import PennyLaneDeprecationWarning
-
-from bridge.exceptions import InputError, ProfileError
-from bridge.profiles import Profile, load_profile
+from bridge.exceptions import ProfileError
+from bridge.profiles import Profile
 
 
 def fake_backend(name: str) -> Any:
@@ -28,166 +22,27 @@ def fake_backend(name: str) -> Any:
     Raises:
         ProfileError: no such fake backend (the message lists those that exist).
     """
-    from qiskit_ibm_runtime import fake_provider
-
-    classes = {n: cls for n in dir(fake_provider)
-               if n.startswith("Fake") and isinstance(cls := getattr(fake_provider, n), type)
-               and hasattr(cls, "num_qubits")}
+    classes = fake_backend_classes()
     stem = name.removeprefix("fake_").removeprefix("Fake").removesuffix("V2").replace("_", "").lower()
-    by_stem = {n.removeprefix("Fake").removesuffix("V2").lower(): cls for n, cls in classes.items()
-               if n.endswith("V2") or f"{n}V2" not in classes}  # the V2 class where there are two
+    by_stem = {n.removeprefix("Fake").removesuffix("V2").lower(): cls for n, cls in classes.items()}
     chosen = classes.get(name) or by_stem.get(stem)
     if chosen is not None:
         return chosen()
-    known = sorted(n for n in classes if n.endswith("V2"))
-    raise ProfileError(f"unknown fake IBM backend {name!r}; choose one of qiskit_ibm_runtime.fake_provider's "
-                       f"backends (by class or device name, e.g. FakeManilaV2 or manila): {', '.join(known)}")
+    raise ProfileError(
+        f"unknown fake IBM backend {name!r}; choose one of qiskit_ibm_runtime.fake_provider's "
+        f"backends (by class or device name, e.g. FakeManilaV2 or manila): {', '.join(sorted(classes))}"
+    )
 
 
-def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
-    """The PennyLane device a profile describes, with ``wires`` qubits.
+@functools.cache
+def fake_backend_classes() -> dict[str, type]:
+    """The classes of the fake IBM devices ``FakeProviderForBackendV2`` lists, by class name (listed once per
+    process: it loads every device's description, about 0.6 s)."""
+    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
 
-    The profile's ``shots`` are the device's default shots (``None``: exact), so a QNode built on it samples
-    exactly as the profile says; ``qml.set_shots`` (or a QNode's ``shots=``) overrides them for that QNode.
-    This is the same rule on every path: ``qml.device("bridge.qiskit", profile=...)``, this function,
-    :func:`bridge.make_qnode` and :class:`bridge.QuantumLayer`.
-
-    Args:
-        profile: a profile, its name or path, or ``None`` for ``$BRIDGE_DEVICE`` / ``"aer"``.
-        wires: number of qubits.
-
-    Raises:
-        ProfileError: the profile cannot be built (unknown device, unknown fake backend, ...).
-        CredentialsError: an ``ibm`` profile without credentials.
-        InputError: a simulated state vector of ``wires`` qubits would not fit in memory.
-    """
-    prof = load_profile(profile)
-    if not prof.needs_ibm_account:
-        check_statevector_memory(wires, prof.name)
-    if prof.device == "bridge.qiskit":
-        from bridge.cost import DRY_RUN
-        from bridge.qiskit_device import QiskitBatchDevice
-
-        if DRY_RUN.get():
-            return QiskitBatchDevice(wires, profile=prof, backend=_dry_run_backend(prof, wires), dry_run=True)
-        return QiskitBatchDevice(wires, profile=prof)
-    if prof.device == "qiskit.aer":
-        return _aer_device(prof, wires)
-    if prof.device == "qiskit.remote":
-        return _remote_device(prof, wires)
-    kwargs: dict[str, Any] = {}
-    if prof.seed is not None and prof.device in ("default.qubit", "lightning.qubit", "default.mixed"):
-        kwargs["seed"] = prof.seed
-    with profile_shots():
-        if prof.device == "lightning.qubit":
-            return _Float64Lightning(wires=wires, shots=prof.shots, **kwargs)
-        try:
-            return qml.device(prof.device, wires=wires, shots=prof.shots, **kwargs)
-        except qml.exceptions.DeviceError as e:
-            raise ProfileError(f"device profile {prof.name}: PennyLane cannot load device {prof.device!r} "
-                               f"({e}); install its plugin or fix 'device'") from e
-
-
-@contextlib.contextmanager
-def profile_shots() -> Iterator[None]:
-    """Within this block, giving a device default shots does not warn.
-
-    PennyLane 0.45 deprecates device-level shots in favour of ``qml.set_shots`` on each QNode, but a QNode still
-    takes its default from ``device.shots`` (``tests/unit/test_pins.py`` pins this): a profile's shots are
-    exactly such a default, chosen by name instead of in code.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Setting shots on device is deprecated", PennyLaneDeprecationWarning)
-        yield
-
-
-# complex128 amplitudes, times 2 for the simulator's working copy (a gate or a measurement needs one)
-BYTES_PER_AMPLITUDE = 16
-WORKSPACE_FACTOR = 2
-
-
-def statevector_bytes(wires: int) -> int:
-    """Memory a state-vector simulation of ``wires`` qubits needs: 16 bytes × 2**wires × 2 (workspace)."""
-    return BYTES_PER_AMPLITUDE * WORKSPACE_FACTOR * 2**wires
-
-
-def check_statevector_memory(wires: int, profile_name: str, available: int | None = None) -> None:
-    """Refuse, before anything is allocated, a simulation whose state vector cannot fit in memory.
-
-    Args:
-        wires: number of qubits.
-        profile_name: for the message.
-        available: bytes available (default: the machine's available memory, from ``psutil``).
-
-    Raises:
-        InputError: with the estimate, the memory available and what to do instead.
-    """
-    import psutil
-
-    free = psutil.virtual_memory().available if available is None else available
-    needed = statevector_bytes(wires)
-    if needed > free:
-        raise InputError(f"a {wires}-qubit state-vector simulation on profile {profile_name!r} needs about "
-                         f"{needed / 2**30:,.1f} GiB (16 bytes × 2^{wires} amplitudes, twice), but only "
-                         f"{free / 2**30:,.1f} GiB of memory is available; use fewer qubits, or a hardware "
-                         "profile such as 'ibm'")
-
-
-def _dry_run_backend(prof: Profile, wires: int) -> Any:
-    """The backend a dry run compiles for: the profile's own, except that an IBM Quantum backend (which
-    needs an account and the network) is stood in for by its fake twin, or a generic fake device."""
-    if prof.qiskit.backend != "ibm":
-        return qiskit_backend(prof, wires)
-    if prof.ibm.backend:
-        try:
-            return fake_backend(prof.ibm.backend.removeprefix("ibm_"))
-        except ProfileError:
-            pass
-    from qiskit.providers.fake_provider import GenericBackendV2
-
-    return GenericBackendV2(num_qubits=max(wires, 2), seed=0)
-
-
-def _lightning_class() -> type:
-    from pennylane_lightning.lightning_qubit import LightningQubit
-
-    return LightningQubit
-
-
-def _as_float64(results: Any) -> Any:
-    if isinstance(results, float):
-        return np.float64(results)
-    if isinstance(results, tuple | list):
-        return type(results)(_as_float64(r) for r in results)
-    return results
-
-
-class _Float64Lightning(_lightning_class()):  # type: ignore[misc]
-    """``lightning.qubit`` whose results stay float64 under the torch interface.
-
-    lightning 0.45 returns plain Python floats, which ``torch.as_tensor`` (PennyLane's torch boundary)
-    turns into float32, losing about 1e-8 of precision. Returning ``np.float64`` keeps float64.
-    """
-
-    def execute(self, circuits: Any, execution_config: Any = None) -> Any:
-        return _as_float64(super().execute(circuits, execution_config))
-
-
-def _transpile_options(prof: Profile) -> dict[str, Any]:
-    options = {"optimization_level": prof.qiskit.optimization_level, "seed_transpiler": prof.qiskit.seed_transpiler}
-    return {k: v for k, v in options.items() if v is not None}
-
-
-def _aer_device(prof: Profile, wires: int) -> qml.devices.Device:
-    kwargs: dict[str, Any] = {"method": prof.qiskit.method, "shots": prof.shots, **_transpile_options(prof)}
-    if prof.seed is not None:
-        kwargs["seed_simulator"] = prof.seed
-    if prof.qiskit.noise_backend:
-        raise ProfileError(f"device profile {prof.name}: qiskit.aer cannot route circuits onto a fake backend's "
-                           "coupling map (pennylane-qiskit transpiles it with routing_method='none'); use "
-                           "device = \"qiskit.remote\" with noise_backend, as the aer-noisy profile does")
-    with profile_shots():
-        return qml.device("qiskit.aer", wires=wires, **kwargs)
+    with warnings.catch_warnings():  # some fake devices warn that their real twins are retired
+        warnings.simplefilter("ignore")
+        return {type(b).__name__: type(b) for b in FakeProviderForBackendV2().backends()}
 
 
 def noisy_simulator(fake_name: str, wires: int) -> Any:
@@ -200,8 +55,10 @@ def noisy_simulator(fake_name: str, wires: int) -> Any:
 
     fake = fake_backend(fake_name)
     if wires > fake.num_qubits:
-        raise ProfileError(f"{wires} wires do not fit on {fake_name} ({fake.num_qubits} qubits); "
-                           "pick a larger fake backend for noise_backend")
+        raise ProfileError(
+            f"{wires} wires do not fit on {fake_name} ({fake.num_qubits} qubits); "
+            "pick a larger fake backend for noise_backend"
+        )
     return AerSimulator.from_backend(fake)
 
 
@@ -214,6 +71,8 @@ def qiskit_backend(prof: Profile, wires: int) -> Any:
     """
     from qiskit_aer import AerSimulator
 
+    if prof.dry_run and prof.needs_ibm_account:
+        return dry_run_stand_in(prof, wires)
     if prof.qiskit.noise_backend:
         return noisy_simulator(prof.qiskit.noise_backend, wires)
     if prof.qiskit.backend == "fake":
@@ -225,9 +84,19 @@ def qiskit_backend(prof: Profile, wires: int) -> Any:
     return AerSimulator(method="statevector")
 
 
-def _remote_device(prof: Profile, wires: int) -> qml.devices.Device:
-    kwargs: dict[str, Any] = {"shots": prof.shots, **_transpile_options(prof)}
-    if prof.qiskit.noise_backend and prof.seed is not None:
-        kwargs["options"] = {"simulator": {"seed_simulator": prof.seed}}
-    with profile_shots():
-        return qml.device("qiskit.remote", wires=wires, backend=qiskit_backend(prof, wires), **kwargs)
+def dry_run_stand_in(prof: Profile, wires: int) -> Any:
+    """What a dry run compiles for instead of an IBM Quantum backend (which needs an account and the network):
+    the named device's fake twin, or a generic fake device of enough qubits."""
+    if prof.ibm.backend:
+        try:
+            return fake_backend(prof.ibm.backend.removeprefix("ibm_"))
+        except ProfileError:
+            pass
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    return GenericBackendV2(num_qubits=max(wires, 2), seed=0)
+
+
+def transpile_options(prof: Profile) -> dict[str, Any]:
+    options = {"optimization_level": prof.qiskit.optimization_level, "seed_transpiler": prof.qiskit.seed_transpiler}
+    return {k: v for k, v in options.items() if v is not None}

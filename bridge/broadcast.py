@@ -39,8 +39,10 @@ def sample_operator(op: Operator, index: int) -> Operator:
     else:  # pragma: no cover - no operator of PennyLane 0.45's gate set takes this path (test_broadcast)
         sample = bind_new_parameters(op, params)
     if sample.batch_size is not None:
-        raise DeviceError(f"cannot split the broadcast {op.name} into single samples (it keeps a batch of "
-                          f"{sample.batch_size}); call the circuit once per sample instead")
+        raise DeviceError(
+            f"cannot split the broadcast {op.name} into single samples (it keeps a batch of "
+            f"{sample.batch_size}); call the circuit once per sample instead"
+        )
     return sample
 
 
@@ -65,8 +67,9 @@ def _stack(results: Sequence[Any], tape: QuantumScript) -> Any:
     if tape.shots.has_partitioned_shots:
         copies = tape.shots.num_copies
         if n_meas > 1:
-            return tuple(tuple(qml.math.stack([r[s][m] for r in results]) for m in range(n_meas))
-                         for s in range(copies))
+            return tuple(
+                tuple(qml.math.stack([r[s][m] for r in results]) for m in range(n_meas)) for s in range(copies)
+            )
         return tuple(qml.math.stack([r[s] for r in results]) for s in range(copies))
     if n_meas > 1:
         return tuple(qml.math.stack([r[m] for r in results]) for m in range(n_meas))
@@ -84,15 +87,22 @@ def split_broadcast(tape: QuantumScript, always: bool = True) -> tuple[Sequence[
     """
     if tape.batch_size is None or not (always or has_trainable_broadcast(tape)):
         return [tape], lambda results: results[0]
-    tapes = [QuantumScript([sample_operator(op, b) for op in tape.operations], tape.measurements, shots=tape.shots,
-                           trainable_params=tape.trainable_params)
-             for b in range(tape.batch_size)]
+    tapes = [
+        QuantumScript(
+            [sample_operator(op, b) for op in tape.operations],
+            tape.measurements,
+            shots=tape.shots,
+            trainable_params=tape.trainable_params,
+        )
+        for b in range(tape.batch_size)
+    ]
     return tapes, lambda results: _stack(results, tape)
 
 
 @qml.transform
-def split_broadcast_for(tape: QuantumScript, needs_split: Callable[[Operator], bool]
-                        ) -> tuple[Sequence[QuantumScript], Callable]:
+def split_broadcast_for(
+    tape: QuantumScript, needs_split: Callable[[Operator], bool]
+) -> tuple[Sequence[QuantumScript], Callable]:
     """One tape per broadcast sample when a broadcast operator satisfies ``needs_split``, else the tape."""
     always = any(op.batch_size and needs_split(op) for op in tape.operations)
     return split_broadcast.tape_transform(tape, always=always) if always else ([tape], lambda results: results[0])

@@ -87,8 +87,9 @@ def u3_rotation() -> CircuitSpec:
     Weights: ``weights`` of shape ``(3,)`` = (θ, φ, λ). No inputs.
     """
 
-    return CircuitSpec("u3_rotation", QFunc(_u3_rotation), n_wires=1, n_inputs=0, n_outputs=1,
-                       weight_shapes={"weights": (3,)})
+    return CircuitSpec(
+        "u3_rotation", QFunc(_u3_rotation), n_wires=1, n_inputs=0, n_outputs=1, weight_shapes={"weights": (3,)}
+    )
 
 
 def _u3_rotation(inputs, weights):
@@ -118,10 +119,14 @@ def angle_entangling(n_wires: int = 4, n_layers: int = 2, *, n_outputs: int | No
     if not 1 <= outputs <= n_wires:
         raise ValueError(f"n_outputs must be between 1 and n_wires={n_wires}, got {outputs}")
 
-    return CircuitSpec(f"angle_entangling_{n_wires}q{n_layers}l", QFunc(_angle_entangling, n_wires=n_wires,
-                                                                          n_outputs=outputs),
-                       n_wires=n_wires, n_inputs=n_wires, n_outputs=outputs,
-                       weight_shapes={"weights": (n_layers, n_wires, 3)})
+    return CircuitSpec(
+        f"angle_entangling_{n_wires}q{n_layers}l",
+        QFunc(_angle_entangling, n_wires=n_wires, n_outputs=outputs),
+        n_wires=n_wires,
+        n_inputs=n_wires,
+        n_outputs=outputs,
+        weight_shapes={"weights": (n_layers, n_wires, 3)},
+    )
 
 
 def _angle_entangling(inputs, weights, *, n_wires, n_outputs):
@@ -137,17 +142,23 @@ def angle_entangling_zz(n_wires: int = 4, n_layers: int = 2) -> CircuitSpec:
     Weights: ``weights`` of shape ``(n_layers, n_wires, 3)``.
     """
     n_pairs = n_wires * (n_wires - 1) // 2
-    return CircuitSpec(f"angle_entangling_zz_{n_wires}q{n_layers}l", QFunc(_angle_entangling_zz, n_wires=n_wires),
-                       n_wires=n_wires, n_inputs=n_wires, n_outputs=n_wires + n_pairs,
-                       weight_shapes={"weights": (n_layers, n_wires, 3)})
+    return CircuitSpec(
+        f"angle_entangling_zz_{n_wires}q{n_layers}l",
+        QFunc(_angle_entangling_zz, n_wires=n_wires),
+        n_wires=n_wires,
+        n_inputs=n_wires,
+        n_outputs=n_wires + n_pairs,
+        weight_shapes={"weights": (n_layers, n_wires, 3)},
+    )
 
 
 def _angle_entangling_zz(inputs, weights, *, n_wires):
     pairs = [(i, j) for i in range(n_wires) for j in range(i + 1, n_wires)]
     qml.AngleEmbedding(inputs, wires=range(n_wires), rotation="X")
     qml.StronglyEntanglingLayers(weights, wires=range(n_wires))
-    return ([qml.expval(qml.PauliZ(w)) for w in range(n_wires)]
-            + [qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in pairs])
+    return [qml.expval(qml.PauliZ(w)) for w in range(n_wires)] + [
+        qml.expval(qml.PauliZ(i) @ qml.PauliZ(j)) for i, j in pairs
+    ]
 
 
 def zz_feature_map(inputs: Any, wires: Sequence[int], reps: int = 2) -> None:
@@ -189,9 +200,14 @@ def zz_real_amplitudes(n_wires: int = 2, reps: int = 2, *, feature_reps: int = 2
     Weights: ``weights`` of shape ``(reps + 1, n_wires)``. One output.
     """
 
-    return CircuitSpec(f"zz_real_amplitudes_{n_wires}q{reps}r",
-                       QFunc(_zz_real_amplitudes, n_wires=n_wires, feature_reps=feature_reps), n_wires=n_wires,
-                       n_inputs=n_wires, n_outputs=1, weight_shapes={"weights": (reps + 1, n_wires)})
+    return CircuitSpec(
+        f"zz_real_amplitudes_{n_wires}q{reps}r",
+        QFunc(_zz_real_amplitudes, n_wires=n_wires, feature_reps=feature_reps),
+        n_wires=n_wires,
+        n_inputs=n_wires,
+        n_outputs=1,
+        weight_shapes={"weights": (reps + 1, n_wires)},
+    )
 
 
 def _zz_real_amplitudes(inputs, weights, *, n_wires, feature_reps):
@@ -231,10 +247,14 @@ def qaoa_maxcut(edges: Sequence[tuple[int, int]], depth: int = 1) -> CircuitSpec
     expected cut size is Σ (1 − ⟨Z_i Z_j⟩)/2.
     """
     n_wires = graph_wires(edges)
-    return CircuitSpec(f"qaoa_maxcut_{n_wires}n{depth}p", QFunc(_qaoa_maxcut, edges=tuple(map(tuple, edges)),
-                                                                n_wires=n_wires),
-                       n_wires=n_wires, n_inputs=0, n_outputs=len(edges),
-                       weight_shapes={"gammas": (depth,), "betas": (depth,)})
+    return CircuitSpec(
+        f"qaoa_maxcut_{n_wires}n{depth}p",
+        QFunc(_qaoa_maxcut, edges=tuple(map(tuple, edges)), n_wires=n_wires),
+        n_wires=n_wires,
+        n_inputs=0,
+        n_outputs=len(edges),
+        weight_shapes={"gammas": (depth,), "betas": (depth,)},
+    )
 
 
 def _qaoa_maxcut(inputs, gammas, betas, *, edges, n_wires):

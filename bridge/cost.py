@@ -11,8 +11,6 @@ and the batch size; ``tests/integration/test_ibm.py`` checks them against a real
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,25 +18,12 @@ import pennylane as qml
 import torch
 import torch.nn.functional as F
 
-from bridge.data import load_split
+from bridge.examples import ImageTask
 from bridge.exceptions import ProfileError
-from bridge.tasks import ImageTask
 
 # IBM's default repetition delay between shots on its Eagle and Heron devices (seconds)
 REP_DELAY_SECONDS = 250e-6
 EVALUATION_BATCH = 50  # bridge.train.evaluate's batch size
-
-DRY_RUN: ContextVar[bool] = ContextVar("bridge_dry_run", default=False)
-
-
-@contextlib.contextmanager
-def dry_run() -> Iterator[None]:
-    """Within this block, :func:`bridge.backends.device` builds dry-run ``bridge.qiskit`` devices."""
-    token = DRY_RUN.set(True)
-    try:
-        yield
-    finally:
-        DRY_RUN.reset(token)
 
 
 @dataclass(frozen=True)
@@ -64,8 +49,9 @@ class Counts:
     @classmethod
     def from_tracker(cls, tracker: qml.Tracker) -> Counts:
         totals = tracker.totals
-        return cls(int(totals.get("primitive_jobs", 0)), int(totals.get("pub_rows", 0)),
-                   int(totals.get("circuit_shots", 0)))
+        return cls(
+            int(totals.get("primitive_jobs", 0)), int(totals.get("pub_rows", 0)), int(totals.get("circuit_shots", 0))
+        )
 
 
 @dataclass(frozen=True)
@@ -92,15 +78,19 @@ class CostPreview:
     qpu_seconds: float | None
 
 
-def _bridge_devices(model: torch.nn.Module, profile_name: str) -> list[Any]:
-    from bridge.train import batch_devices, quantum_devices
+def _refuse_without_jobs(where: str) -> None:
+    raise ProfileError(
+        f"--dry-run counts the primitive jobs of bridge.qiskit profiles (aer, aer-shots, "
+        f"aer-noisy, ibm, ibm-fake-*); {where}"
+    )
+
+
+def _bridge_devices(model: torch.nn.Module, profile: Any) -> list[Any]:
+    from bridge.train import batch_devices
 
     devices = batch_devices(model)
-    if not devices or len(devices) != len(quantum_devices(model)):
-        others = sorted({d.name for d in quantum_devices(model)})
-        raise ProfileError(f"--dry-run counts the primitive jobs of bridge.qiskit profiles (aer, aer-shots, "
-                           f"aer-noisy, ibm, ibm-fake-*); profile {profile_name!r} runs on "
-                           f"{', '.join(others) or 'no quantum device'}")
+    if not devices:
+        _refuse_without_jobs(f"the model on profile {profile.name!r} runs no quantum device (--classical?)")
     return devices
 
 
@@ -124,14 +114,11 @@ def preview_training(task: ImageTask, config: Any) -> CostPreview:
     Raises:
         ProfileError: the profile does not run on ``bridge.qiskit`` (nothing to count).
     """
-    train_set = load_split(task.dataset, train=True, classes=task.classes, per_class=task.train_per_class,
-                           root=config.data_root)
-    from bridge.train import load_test_split
-
-    test_set = load_test_split(task, config.data_root)
-    with dry_run():
-        model = task.build_model(config.profile, config.classical)
-    devices = _bridge_devices(model, config.profile.name)
+    train_set, test_set = task.datasets(config)
+    if config.profile.device != "bridge.qiskit":
+        _refuse_without_jobs(f"profile {config.profile.name!r} runs on {config.profile.device}")
+    model = task.build_model(config.profile.as_dry_run(), config.classical)
+    devices = _bridge_devices(model, config.profile)
 
     def step_cost(size: int) -> Counts:
         images = torch.stack([train_set[i][0] for i in range(size)])
@@ -151,7 +138,8 @@ def preview_training(task: ImageTask, config: Any) -> CostPreview:
     epoch = step * full + (step_cost(rest) if rest else Counts())
     eval_full, eval_rest = divmod(len(test_set), EVALUATION_BATCH)
     evaluation = (evaluation_cost(EVALUATION_BATCH) * eval_full if eval_full else Counts()) + (
-        evaluation_cost(eval_rest) if eval_rest else Counts())
+        evaluation_cost(eval_rest) if eval_rest else Counts()
+    )
     total = epoch * config.epochs + evaluation
     qpu = None if config.profile.exact else total.shots * REP_DELAY_SECONDS
     return CostPreview(step, epoch, evaluation, total, config.epochs, full + bool(rest), qpu)
@@ -159,14 +147,18 @@ def preview_training(task: ImageTask, config: Any) -> CostPreview:
 
 def format_preview(preview: CostPreview, batch_size: int) -> str:
     """The preview as a small table."""
-    rows = [(f"one step (batch {batch_size})", preview.step),
-            (f"one epoch ({preview.steps_per_epoch} steps)", preview.epoch),
-            ("test evaluation", preview.evaluation),
-            (f"whole run ({preview.epochs} epochs + test)", preview.total)]
+    rows = [
+        (f"one step (batch {batch_size})", preview.step),
+        (f"one epoch ({preview.steps_per_epoch} steps)", preview.epoch),
+        ("test evaluation", preview.evaluation),
+        (f"whole run ({preview.epochs} epochs + test)", preview.total),
+    ]
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}  {'jobs':>8}  {'circuits':>10}  {'shots':>14}"]
     lines += [f"{label:<{width}}  {c.jobs:>8,}  {c.pub_rows:>10,}  {c.shots:>14,}" for label, c in rows]
     if preview.qpu_seconds is not None:
-        lines.append(f"QPU time on hardware: at least {preview.qpu_seconds / 60:,.1f} min (shots × 250 µs "
-                     "repetition delay; circuit duration and per-job overhead come on top)")
+        lines.append(
+            f"QPU time on hardware: at least {preview.qpu_seconds / 60:,.1f} min (shots × 250 µs "
+            "repetition delay; circuit duration and per-job overhead come on top)"
+        )
     return "\n".join(lines)

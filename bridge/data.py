@@ -65,8 +65,10 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
             if not plain.is_file():
                 gz = raw_src / f"{stem}.gz"
                 if not gz.is_file():
-                    raise DataError(f"dataset file {raw_src / stem} (or {gz.name}) is missing; expected "
-                                    f"torchvision's layout <root>/{name}/raw/{stem}[.gz]")
+                    raise DataError(
+                        f"dataset file {raw_src / stem} (or {gz.name}) is missing; expected "
+                        f"torchvision's layout <root>/{name}/raw/{stem}[.gz]"
+                    )
                 _gunzip_atomic(gz, plain)
             _check_idx(plain)
     return target
@@ -93,17 +95,22 @@ def _check_idx(path: Path) -> None:
     expected = _MAGIC[kind]
     magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
     if magic != expected or len(header) < (16 if kind == "images" else 8):
-        raise DataError(f"{path} is not an IDX {kind} file (magic number {magic}, expected {expected}); "
-                        "replace it with the original file")
+        raise DataError(
+            f"{path} is not an IDX {kind} file (magic number {magic}, expected {expected}); "
+            "replace it with the original file"
+        )
     count = int.from_bytes(header[4:8], "big")
     per_item = int.from_bytes(header[8:12], "big") * int.from_bytes(header[12:16], "big") if kind == "images" else 1
     if size != len(header) + count * per_item:
-        raise DataError(f"{path} is truncated or corrupt: header says {count} {kind} "
-                        f"({len(header) + count * per_item} bytes), file has {size} bytes")
+        raise DataError(
+            f"{path} is truncated or corrupt: header says {count} {kind} "
+            f"({len(header) + count * per_item} bytes), file has {size} bytes"
+        )
 
 
-def load_split(name: str, *, train: bool, classes: Sequence[int], per_class: int | None,
-               root: str | os.PathLike[str] | None = None) -> Subset:
+def load_split(
+    name: str, *, train: bool, classes: Sequence[int], per_class: int | None, root: str | os.PathLike[str] | None = None
+) -> Subset:
     """The first ``per_class`` images of each of ``classes``, relabelled ``0..len(classes)-1``.
 
     Images are ``(1, 28, 28)`` float tensors in [0, 1] (``transforms.ToTensor``), in dataset order,
@@ -119,9 +126,13 @@ def load_split(name: str, *, train: bool, classes: Sequence[int], per_class: int
     Raises:
         DataError: missing or corrupt files, or fewer images of a class than requested.
     """
-    dataset = DATASETS[name](root=str(prepare_root(name, root)), train=train, download=False,
-                             transform=transforms.ToTensor(),
-                             target_transform=_Relabel(classes))
+    dataset = DATASETS[name](
+        root=str(prepare_root(name, root)),
+        train=train,
+        download=False,
+        transform=transforms.ToTensor(),
+        target_transform=_Relabel(classes),
+    )
     targets = dataset.targets
     indices: list[int] = []
     for label in classes:
@@ -129,8 +140,10 @@ def load_split(name: str, *, train: bool, classes: Sequence[int], per_class: int
         if per_class is not None:
             if len(found) < per_class:
                 split = "train" if train else "test"
-                raise DataError(f"{name} {split} split has {len(found)} images of class {label}, "
-                                f"{per_class} requested; lower the count or use --data-root with more data")
+                raise DataError(
+                    f"{name} {split} split has {len(found)} images of class {label}, "
+                    f"{per_class} requested; lower the count or use --data-root with more data"
+                )
             found = found[:per_class]
         indices.extend(found)
     return Subset(dataset, sorted(indices))

@@ -16,8 +16,16 @@ class ProfileError(BridgeError):
     """A device profile is unknown, malformed, or inconsistent."""
 
 
+class WiresError(BridgeError):
+    """A circuit has more wires than the backend has qubits."""
+
+
 class CredentialsError(BridgeError):
-    """IBM Quantum credentials are missing or rejected."""
+    """IBM Quantum credentials are missing, or IBM's authentication service rejected them."""
+
+
+class NetworkError(BridgeError):
+    """IBM Quantum's endpoints could not be reached, or did not answer in time."""
 
 
 class InputError(BridgeError, ValueError):

@@ -8,7 +8,6 @@ vector of ``k`` wires.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,69 +18,10 @@ import torch
 from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
 from torch import nn
 
-from bridge.backends import device as make_device
-from bridge.broadcast import split_broadcast
 from bridge.circuits import CircuitSpec
 from bridge.exceptions import InputError
 from bridge.profiles import Profile, load_profile
-
-# PennyLane devices that run a broadcast tape natively (one simulation for the whole batch). Others, and
-# PennyLane's gradient transforms when a broadcast parameter is trainable, get one tape per sample.
-NATIVE_BROADCAST_DEVICES = ("default.qubit", "default.mixed")
-GRADIENT_TRANSFORMS = ("parameter-shift", "finite-diff", "spsa")
-
-
-def broadcast_safe(qnode: qml.QNode) -> qml.QNode:
-    """``qnode``, with broadcast tapes split per sample where PennyLane would otherwise fail or be wrong.
-
-    PennyLane's gradient transforms refuse trainable broadcast parameters (PennyLane #6078), and the
-    ``broadcast_expand`` that devices without native broadcasting apply returns wrong values for some gates
-    (see :mod:`bridge.broadcast`). ``bridge.qiskit`` handles both itself; ``default.qubit`` with backprop
-    (or ``"best"``) broadcasts natively.
-    """
-    if qnode.device.name == "bridge.qiskit":  # its own shift rule takes batches; PennyLane's transforms do not
-        device_gradient = qnode.diff_method in ("best", "device", "parameter-shift", None)
-        return qnode if device_gradient else split_broadcast(qnode, always=False)
-    native = qnode.device.name in NATIVE_BROADCAST_DEVICES
-    if native and qnode.diff_method in ("backprop", "best", None):
-        return qnode
-    return split_broadcast(qnode, always=not (native and qnode.diff_method in GRADIENT_TRANSFORMS))
-
-
-def make_qnode(qfunc: Callable[..., Any], profile: str | Profile | None, wires: int,
-               gradient_kwargs: dict[str, Any] | None = None) -> qml.QNode:
-    """Build a torch-interface QNode for ``qfunc`` on the profile's device, shots and diff method.
-
-    The device's default shots are the profile's (see :func:`bridge.backends.device`); ``qml.set_shots`` on
-    the returned QNode overrides them. ``gradient_kwargs`` go to the gradient transform (for example
-    ``{"h": 0.2, "approx_order": 2}`` for finite differences). Batched inputs that require grad work with
-    every diff method (:func:`broadcast_safe`).
-    """
-    prof = load_profile(profile)
-    dev = make_device(prof, wires)
-    qnode = qml.QNode(qfunc, dev, interface="torch", diff_method=prof.diff_method,
-                      gradient_kwargs=dict(gradient_kwargs or {}))
-    return broadcast_safe(qnode)
-
-
-class ListOutputs:
-    """A quantum function whose measurements always come back as a list (picklable when ``function`` is).
-
-    ``TorchLayer`` concatenates a list of results into ``(batch, Σ sizes)`` but stacks a tuple along a new first
-    dimension; :class:`QuantumLayer` promises the first, whatever the user's function returns.
-    """
-
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self.function = function
-        self.__name__ = _name(function)  # TorchLayer's and QNode's reprs read it
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = self.function(*args, **kwargs)
-        return list(result) if isinstance(result, tuple | list) else [result]
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self.function)
+from bridge.qnodes import ListOutputs, broadcast_safe, function_name, make_qnode
 
 
 @dataclass(frozen=True)
@@ -143,11 +83,17 @@ class QuantumLayer(nn.Module):
         torch.Size([8, 4])
     """
 
-    def __init__(self, circuit: CircuitSpec | qml.QNode | Callable[..., Any], *,
-                 profile: str | Profile | None = None, weight_shapes: Mapping[str, Any] | None = None,
-                 n_wires: int | None = None, n_inputs: int | None = None,
-                 init_method: Callable[..., Any] | dict[str, Any] | None = None,
-                 gradient_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        circuit: CircuitSpec | qml.QNode | Callable[..., Any],
+        *,
+        profile: str | Profile | None = None,
+        weight_shapes: Mapping[str, Any] | None = None,
+        n_wires: int | None = None,
+        n_inputs: int | None = None,
+        init_method: Callable[..., Any] | dict[str, Any] | None = None,
+        gradient_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self._recipe = _recipe(circuit, profile, weight_shapes, n_wires, gradient_kwargs)
         self.profile = self._recipe.profile
@@ -156,11 +102,14 @@ class QuantumLayer(nn.Module):
         if self._n_inputs is not None:
             n_measurements, self._n_outputs = check_circuit(self._recipe, self._n_inputs)
             if isinstance(circuit, CircuitSpec) and self._n_outputs != circuit.n_outputs:
-                raise InputError(f"{circuit.name} returns {n_measurements} measurement(s) but its CircuitSpec says "
-                                 f"n_outputs={circuit.n_outputs} (the measurements give {self._n_outputs} value(s)); "
-                                 "make them agree")
-        self.qlayer = qml.qnn.TorchLayer(self._recipe.qnode(), dict(self._recipe.weight_shapes),
-                                         init_method=init_method)
+                raise InputError(
+                    f"{circuit.name} returns {n_measurements} measurement(s) but its CircuitSpec says "
+                    f"n_outputs={circuit.n_outputs} (the measurements give {self._n_outputs} value(s)); "
+                    "make them agree"
+                )
+        self.qlayer = qml.qnn.TorchLayer(
+            self._recipe.qnode(), dict(self._recipe.weight_shapes), init_method=init_method
+        )
 
     @property
     def name(self) -> str:
@@ -185,16 +134,20 @@ class QuantumLayer(nn.Module):
         check_inputs(inputs, self.name, self._n_inputs)
         for name, weight in self.qlayer.qnode_weights.items():
             if not torch.isfinite(weight).all():
-                raise InputError(f"weight {name!r} of {self.name} contains NaN or inf; the optimizer "
-                                 "diverged or the state_dict was corrupt: lower the learning rate or reload")
+                raise InputError(
+                    f"weight {name!r} of {self.name} contains NaN or inf; the optimizer "
+                    "diverged or the state_dict was corrupt: lower the learning rate or reload"
+                )
         out = self.qlayer(inputs)
         return out.reshape(*inputs.shape[:-1], self._n_outputs)
 
     def extra_repr(self) -> str:
         weights = ", ".join(f"{k}={tuple(v)}" for k, v in self._recipe.weight_shapes.items()) or "none"
         where = f"profile={self.profile.name!r}" if self.profile else f"device={self.qlayer.qnode.device.name!r}"
-        return (f"circuit={self.name}, wires={self._recipe.n_wires}, inputs={self._n_inputs}, "
-                f"outputs={self._n_outputs}, weights={weights}, {where}")
+        return (
+            f"circuit={self.name}, wires={self._recipe.n_wires}, inputs={self._n_inputs}, "
+            f"outputs={self._n_outputs}, weights={weights}, {where}"
+        )
 
     # ------------------------------------------------------------ pickling: a recipe, not a QNode
     def __getstate__(self) -> dict[str, Any]:
@@ -207,44 +160,67 @@ class QuantumLayer(nn.Module):
         weights = state.pop("_quantum_weights")
         super().__setstate__(state)
         # zeros: rebuilding must not draw from torch's global RNG (a deepcopy would change later random numbers)
-        self.qlayer = qml.qnn.TorchLayer(self._recipe.qnode(), dict(self._recipe.weight_shapes),
-                                         init_method=nn.init.zeros_)
+        self.qlayer = qml.qnn.TorchLayer(
+            self._recipe.qnode(), dict(self._recipe.weight_shapes), init_method=nn.init.zeros_
+        )
         for name, weight in weights.items():
             self.qlayer.qnode_weights[name] = weight
             self.qlayer.register_parameter(name, weight)
 
 
-def _recipe(circuit: Any, profile: str | Profile | None, weight_shapes: Mapping[str, Any] | None,
-            n_wires: int | None, gradient_kwargs: dict[str, Any] | None) -> _Recipe:
+def _recipe(
+    circuit: Any,
+    profile: str | Profile | None,
+    weight_shapes: Mapping[str, Any] | None,
+    n_wires: int | None,
+    gradient_kwargs: dict[str, Any] | None,
+) -> _Recipe:
     """What the layer is built from; refuses combinations that do not fit together, naming the fix."""
-    shapes = None if weight_shapes is None else {k: tuple(v) if isinstance(v, tuple | list) else (int(v),)
-                                                  for k, v in weight_shapes.items()}
+    shapes = (
+        None
+        if weight_shapes is None
+        else {k: tuple(v) if isinstance(v, tuple | list) else (int(v),) for k, v in weight_shapes.items()}
+    )
     if isinstance(circuit, CircuitSpec):
         if weight_shapes is not None or n_wires is not None:
-            raise InputError(f"QuantumLayer got a CircuitSpec ({circuit.name}) and weight_shapes/n_wires; a "
-                             "CircuitSpec carries its own, so drop them")
-        return _Recipe(circuit.qfunc, circuit.name, dict(circuit.weight_shapes), circuit.n_wires,
-                       load_profile(profile), dict(gradient_kwargs or {}))
+            raise InputError(
+                f"QuantumLayer got a CircuitSpec ({circuit.name}) and weight_shapes/n_wires; a "
+                "CircuitSpec carries its own, so drop them"
+            )
+        return _Recipe(
+            circuit.qfunc,
+            circuit.name,
+            dict(circuit.weight_shapes),
+            circuit.n_wires,
+            load_profile(profile),
+            dict(gradient_kwargs or {}),
+        )
     if isinstance(circuit, qml.QNode):
         if profile is not None:
-            raise InputError("QuantumLayer got a QNode and a profile; a QNode brings its own device. Either pass "
-                             "the QNode alone, or pass its quantum function (qnode.func) with the profile")
+            raise InputError(
+                "QuantumLayer got a QNode and a profile; a QNode brings its own device. Either pass "
+                "the QNode alone, or pass its quantum function (qnode.func) with the profile"
+            )
         if shapes is None:
-            raise InputError("QuantumLayer(qnode) needs weight_shapes={name: shape} for the QNode's trainable "
-                             "arguments (an empty dict if it has none)")
+            raise InputError(
+                "QuantumLayer(qnode) needs weight_shapes={name: shape} for the QNode's trainable "
+                "arguments (an empty dict if it has none)"
+            )
         n = len(circuit.device.wires) if circuit.device.wires is not None else None
-        return _Recipe(circuit.func, _name(circuit.func), shapes, n, user_qnode=circuit)
+        return _Recipe(circuit.func, function_name(circuit.func), shapes, n, user_qnode=circuit)
     if callable(circuit):
         if shapes is None or n_wires is None:
-            raise InputError("QuantumLayer(qfunc) needs weight_shapes={name: shape} (an empty dict if there are "
-                             "no weights) and n_wires, the number of qubits")
-        return _Recipe(circuit, _name(circuit), shapes, n_wires, load_profile(profile), dict(gradient_kwargs or {}))
-    raise InputError(f"QuantumLayer expects a bridge.circuits.CircuitSpec, a qml.QNode or a quantum function, got "
-                     f"{type(circuit).__name__}")
-
-
-def _name(function: Any) -> str:
-    return getattr(function, "__name__", None) or type(function).__name__
+            raise InputError(
+                "QuantumLayer(qfunc) needs weight_shapes={name: shape} (an empty dict if there are "
+                "no weights) and n_wires, the number of qubits"
+            )
+        return _Recipe(
+            circuit, function_name(circuit), shapes, n_wires, load_profile(profile), dict(gradient_kwargs or {})
+        )
+    raise InputError(
+        f"QuantumLayer expects a bridge.circuits.CircuitSpec, a qml.QNode or a quantum function, got "
+        f"{type(circuit).__name__}"
+    )
 
 
 def output_size(measurement: Any, n_wires: int) -> int:
@@ -257,8 +233,10 @@ def output_size(measurement: Any, n_wires: int) -> int:
         return 1
     if isinstance(measurement, ProbabilityMP):
         return 2 ** (len(measurement.wires) or n_wires)
-    raise InputError(f"a QuantumLayer outputs expectation values, variances and probabilities; "
-                     f"{type(measurement).__name__} ({measurement}) cannot be a layer's output")
+    raise InputError(
+        f"a QuantumLayer outputs expectation values, variances and probabilities; "
+        f"{type(measurement).__name__} ({measurement}) cannot be a layer's output"
+    )
 
 
 def check_circuit(recipe: _Recipe, n_inputs: int) -> tuple[int, int]:
@@ -277,15 +255,19 @@ def check_circuit(recipe: _Recipe, n_inputs: int) -> tuple[int, int]:
     weights = {k: torch.zeros(tuple(v), dtype=torch.float64) for k, v in recipe.weight_shapes.items()}
     try:
         tape = qml.tape.make_qscript(ListOutputs(recipe.qfunc))(inputs, **weights)
-    except (ValueError, IndexError, TypeError, RuntimeError, KeyError) as e:
-        raise InputError(f"{recipe.name} cannot be built with weight shapes {shapes} and {n_inputs} "
-                         f"input(s): {type(e).__name__}: {e}. Make weight_shapes match what the quantum function "
-                         "indexes (for templates, e.g. qml.StronglyEntanglingLayers.shape(n_layers, n_wires))") from e
+    except (ValueError, IndexError, TypeError) as e:  # what templates and indexing raise for wrong shapes
+        raise InputError(
+            f"{recipe.name} cannot be built with weight shapes {shapes} and {n_inputs} "
+            f"input(s): {type(e).__name__}: {e}. Make weight_shapes match what the quantum function "
+            "indexes (for templates, e.g. qml.StronglyEntanglingLayers.shape(n_layers, n_wires))"
+        ) from e
     if recipe.user_qnode is None:
         outside = [w for w in tape.wires if not (isinstance(w, int) and 0 <= w < (recipe.n_wires or 0))]
         if outside:
-            raise InputError(f"{recipe.name} acts on wire(s) {outside} outside 0..{(recipe.n_wires or 0) - 1}; "
-                             "raise n_wires or fix the wires")
+            raise InputError(
+                f"{recipe.name} acts on wire(s) {outside} outside 0..{(recipe.n_wires or 0) - 1}; "
+                "raise n_wires or fix the wires"
+            )
     n_wires = recipe.n_wires or len(tape.wires)
     return len(tape.measurements), sum(output_size(m, n_wires) for m in tape.measurements)
 
@@ -293,17 +275,25 @@ def check_circuit(recipe: _Recipe, n_inputs: int) -> tuple[int, int]:
 def check_inputs(inputs: Any, name: str, n_inputs: int | None) -> None:
     """Raise :class:`InputError` unless ``inputs`` is a finite float tensor of shape ``(..., n_inputs)``."""
     if not isinstance(inputs, torch.Tensor):
-        raise InputError(f"{name} expects a torch.Tensor, got {type(inputs).__name__}; "
-                         "convert with torch.as_tensor(x, dtype=torch.float32)")
+        raise InputError(
+            f"{name} expects a torch.Tensor, got {type(inputs).__name__}; "
+            "convert with torch.as_tensor(x, dtype=torch.float32)"
+        )
     if not inputs.is_floating_point():
-        raise InputError(f"{name} expects a floating-point tensor (angles in radians), got dtype "
-                         f"{inputs.dtype}; convert with x.float() or x.double()")
+        raise InputError(
+            f"{name} expects a floating-point tensor (angles in radians), got dtype "
+            f"{inputs.dtype}; convert with x.float() or x.double()"
+        )
     if inputs.ndim == 0 or inputs.shape[-1] != n_inputs:
-        raise InputError(f"{name} takes {n_inputs} feature(s) per sample (one per embedded "
-                         f"wire), got input of shape {tuple(inputs.shape)}; reshape to (batch, "
-                         f"{n_inputs}) or put a Linear(..., {n_inputs}) before the layer")
+        raise InputError(
+            f"{name} takes {n_inputs} feature(s) per sample (one per embedded "
+            f"wire), got input of shape {tuple(inputs.shape)}; reshape to (batch, "
+            f"{n_inputs}) or put a Linear(..., {n_inputs}) before the layer"
+        )
     if math.prod(inputs.shape[:-1]) == 0:
         raise InputError(f"{name} got an empty batch of shape {tuple(inputs.shape)}; give at least one sample")
     if not torch.isfinite(inputs).all():
-        raise InputError(f"{name} got NaN or inf in its inputs (shape {tuple(inputs.shape)}); "
-                         "check the data and the layers before the circuit")
+        raise InputError(
+            f"{name} got NaN or inf in its inputs (shape {tuple(inputs.shape)}); "
+            "check the data and the layers before the circuit"
+        )

@@ -31,8 +31,9 @@ class ClassicalStandIn(nn.Module):
         return f"replaces={self.circuit.name}"
 
 
-def quantum_or_classical(circuit: CircuitSpec, profile: str | Profile | None, classical: bool,
-                         init_method: Callable[..., Any] | None = None) -> nn.Module:
+def quantum_or_classical(
+    circuit: CircuitSpec, profile: str | Profile | None, classical: bool, init_method: Callable[..., Any] | None = None
+) -> nn.Module:
     """A :class:`QuantumLayer` of ``circuit`` on ``profile`` (weights from ``init_method``, default uniform on
     [0, 2π)), or its :class:`ClassicalStandIn`."""
     if classical:
@@ -136,8 +137,7 @@ class FashionHybridNet(nn.Module):
     def __init__(self, profile: str | Profile | None = None, classical: bool = False) -> None:
         super().__init__()
         self.features = TextbookFeatures(2)
-        self.quantum = quantum_or_classical(zz_real_amplitudes(2, 2), profile, classical,
-                                            init_method=nn.init.zeros_)
+        self.quantum = quantum_or_classical(zz_real_amplitudes(2, 2), profile, classical, init_method=nn.init.zeros_)
         self.readout = nn.Linear(1, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -164,8 +164,7 @@ class ReferenceTextbookNet(nn.Module):
 
         model = qiskit_textbook_hry()
         self.features = TextbookFeatures(1)
-        self.quantum = ReferenceLayer(ReferenceQNN(model.circuit, model.inputs, model.weights,
-                                                   list(model.observables)))
+        self.quantum = ReferenceLayer(ReferenceQNN(model.circuit, model.inputs, model.weights, list(model.observables)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return two_class_log_probs(self.quantum(self.features(images)))

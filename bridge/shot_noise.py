@@ -106,8 +106,9 @@ def output_spreads(tape: qml.tape.QuantumScript, means: Sequence[float | None] |
     return np.asarray(spreads)
 
 
-def angle_jacobian(qfunc: Callable[..., Any], inputs: torch.Tensor, weights: dict[str, torch.Tensor]
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def angle_jacobian(
+    qfunc: Callable[..., Any], inputs: torch.Tensor, weights: dict[str, torch.Tensor]
+) -> tuple[np.ndarray, np.ndarray]:
     """``∂φ_k/∂x`` and ``∂φ_k/∂w`` of every rotation angle ``φ_k`` of the circuit, decomposed into
     :data:`TWO_TERM_GATES` and constant gates.
 
@@ -128,8 +129,12 @@ def angle_jacobian(qfunc: Callable[..., Any], inputs: torch.Tensor, weights: dic
         unflat = {n: parts[n].reshape(weights[n].shape) for n in names}
         tape = qml.tape.make_qscript(qfunc)(x, **unflat)
         (expanded,), _ = qml.transforms.decompose(tape, stopping_condition=_stop_at_two_term)
-        data = [torch.as_tensor(d, dtype=torch.float64).reshape(())
-                for op in expanded.operations if op.name in TWO_TERM_GATES for d in op.data]
+        data = [
+            torch.as_tensor(d, dtype=torch.float64).reshape(())
+            for op in expanded.operations
+            if op.name in TWO_TERM_GATES
+            for d in op.data
+        ]
         return torch.stack(data) if data else torch.zeros(0, dtype=torch.float64)
 
     x = inputs.detach().to(torch.float64)
@@ -147,8 +152,9 @@ def value_sigmas(spreads: np.ndarray, shots: int) -> np.ndarray:
     return np.asarray(spreads) / math.sqrt(shots)
 
 
-def vjp_sigmas(spreads: np.ndarray, cotangents: np.ndarray, jacobians: Sequence[tuple[np.ndarray, np.ndarray]],
-               shots: int) -> tuple[np.ndarray, np.ndarray]:
+def vjp_sigmas(
+    spreads: np.ndarray, cotangents: np.ndarray, jacobians: Sequence[tuple[np.ndarray, np.ndarray]], shots: int
+) -> tuple[np.ndarray, np.ndarray]:
     """σ of a vector-Jacobian product ``Σ_m v_m ∂y_m/∂(x, w)`` computed by the two-term shift rule.
 
     Args:

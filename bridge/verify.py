@@ -5,7 +5,7 @@ For a model and seeded inputs ``x (batch, n_inputs)``, weights ``w`` and a rando
 n_outputs)``, each engine gives the outputs ``y``, ``∂(v·y)/∂w`` and ``∂(v·y)/∂x``:
 
 * ``truth``: ``default.qubit`` with backprop (float64), the ground truth;
-* the bridge's path (:func:`bridge.layers.make_qnode`) on each profile;
+* the bridge's path (:func:`bridge.qnodes.make_qnode`) on each profile;
 * ``reference``: :class:`bridge.reference.ReferenceQNN` on Aer's ``EstimatorV2``, built from the model's
   independent Qiskit construction;
 * ``finite-diff``: central differences of the truth (step 1e-6), a sanity check of the truth itself.
@@ -30,8 +30,8 @@ import torch
 
 from bridge import circuits
 from bridge.circuits import CircuitSpec
-from bridge.layers import make_qnode
 from bridge.profiles import Profile, load_profile
+from bridge.qnodes import make_qnode
 from bridge.reference import ReferenceQNN
 from bridge.reference import models as qiskit_models
 from bridge.reference.random_circuits import RandomCircuit, angle_value, random_circuit, to_qiskit
@@ -70,7 +70,7 @@ class Case:
         for name in self.weight_names:
             shape = self.spec.weight_shapes[name]
             size = int(np.prod(shape))
-            out[name] = w[start:start + size].reshape(shape)
+            out[name] = w[start : start + size].reshape(shape)
             start += size
         return out
 
@@ -94,13 +94,24 @@ def library_cases() -> list[Case]:
         Case("textbook_hry", circuits.textbook_hry(), qiskit_models.textbook_hry()),
         Case("angle_entangling", circuits.angle_entangling(4, 2), qiskit_models.angle_entangling(4, 2)),
         Case("zz_real_amplitudes", circuits.zz_real_amplitudes(2, 2), qiskit_models.zz_real_amplitudes(2, 2)),
-        Case("qaoa_maxcut", circuits.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2),
-             qiskit_models.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2)),
+        Case(
+            "qaoa_maxcut",
+            circuits.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2),
+            qiskit_models.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2),
+        ),
     ]
 
 
-_PENNYLANE_GATES = {"rx": qml.RX, "ry": qml.RY, "rz": qml.RZ, "p": qml.PhaseShift, "rzz": qml.IsingZZ,
-                    "crx": qml.CRX, "cx": qml.CNOT, "h": qml.Hadamard}
+_PENNYLANE_GATES = {
+    "rx": qml.RX,
+    "ry": qml.RY,
+    "rz": qml.RZ,
+    "p": qml.PhaseShift,
+    "rzz": qml.IsingZZ,
+    "crx": qml.CRX,
+    "cx": qml.CNOT,
+    "h": qml.Hadamard,
+}
 
 
 def pennylane_twin(spec: RandomCircuit) -> CircuitSpec:
@@ -113,8 +124,14 @@ def pennylane_twin(spec: RandomCircuit) -> CircuitSpec:
             _PENNYLANE_GATES[gate.name](*args, wires=list(gate.wires))
         return [qml.expval(qml.PauliZ(q)) for q in spec.readout]
 
-    return CircuitSpec(f"random_{spec.seed}", qfunc, n_wires=spec.n_qubits, n_inputs=spec.n_inputs,
-                       n_outputs=len(spec.readout), weight_shapes={"weights": (spec.n_weights,)})
+    return CircuitSpec(
+        f"random_{spec.seed}",
+        qfunc,
+        n_wires=spec.n_qubits,
+        n_inputs=spec.n_inputs,
+        n_outputs=len(spec.readout),
+        weight_shapes={"weights": (spec.n_weights,)},
+    )
 
 
 def random_cases(count: int, seed: int = 0) -> list[Case]:
@@ -138,8 +155,11 @@ def pennylane_engine(case: Case, qnode: qml.QNode) -> Engine:
         y = y.expand(len(x), case.spec.n_outputs) if y.ndim == 1 else y
         loss = (y * torch.tensor(v)).sum()
         gx, gw = torch.autograd.grad(loss, (xt, wt), allow_unused=True)
-        return (y.detach().numpy(), np.zeros_like(x) if gx is None else gx.numpy(),
-                np.zeros_like(w) if gw is None else gw.numpy())
+        return (
+            y.detach().numpy(),
+            np.zeros_like(x) if gx is None else gx.numpy(),
+            np.zeros_like(w) if gw is None else gw.numpy(),
+        )
 
     return run
 
@@ -174,33 +194,44 @@ def finite_difference_engine(truth: Engine) -> Engine:
             plus[index] += FD_STEP
             minus[index] -= FD_STEP
             gx[index] = (loss(plus, w) - loss(minus, w)) / (2 * FD_STEP)
-        for index in range(len(w)):
+        for k in range(len(w)):
             plus, minus = w.copy(), w.copy()
-            plus[index] += FD_STEP
-            minus[index] -= FD_STEP
-            gw[index] = (loss(x, plus) - loss(x, minus)) / (2 * FD_STEP)
+            plus[k] += FD_STEP
+            minus[k] -= FD_STEP
+            gw[k] = (loss(x, plus) - loss(x, minus)) / (2 * FD_STEP)
         return truth(x, w, v)[0], gx, gw
 
     return run
 
 
 # ------------------------------------------------------------------ comparison
-def shot_sigmas(qnn: ReferenceQNN, x: np.ndarray, w: np.ndarray, v: np.ndarray, values: np.ndarray,
-                shots: int) -> Outputs:
+def shot_sigmas(
+    qnn: ReferenceQNN, x: np.ndarray, w: np.ndarray, v: np.ndarray, values: np.ndarray, shots: int
+) -> Outputs:
     """Standard deviations (upper bounds) of shot-based values and shift-rule gradients; see module doc."""
     sigma_values = np.sqrt(np.clip(1 - values**2, 0, None) / shots)
     factors = qnn.chain_factors(x, w)  # (batch, occurrences, n_inputs + n_weights)
     spread = np.abs(v).sum(axis=1)  # Σ_m |v_m| per row
     per_row = (factors**2).sum(axis=1) * spread[:, None] ** 2 / (2 * shots)  # (batch, params)
-    return sigma_values, np.sqrt(per_row[:, : qnn.n_inputs]), np.sqrt(per_row[:, qnn.n_inputs:].sum(axis=0))
+    return sigma_values, np.sqrt(per_row[:, : qnn.n_inputs]), np.sqrt(per_row[:, qnn.n_inputs :].sum(axis=0))
 
 
-def compare(model: str, engine: str, got: Outputs, want: Outputs, *, tolerance: float | None = None,
-            sigmas: Outputs | None = None, shots: int | None = None) -> Row:
+def compare(
+    model: str,
+    engine: str,
+    got: Outputs,
+    want: Outputs,
+    *,
+    tolerance: float | None = None,
+    sigmas: Outputs | None = None,
+    shots: int | None = None,
+) -> Row:
     """A row: max |Δ| per quantity; passes if every element is within ``tolerance`` or ``K_SIGMA·σ``."""
     deltas = [np.abs(np.asarray(g) - np.asarray(t)) for g, t in zip(got, want, strict=True)]
     maxima = [float(d.max()) if d.size else 0.0 for d in deltas]
     if sigmas is None:
+        if tolerance is None:
+            raise ValueError("compare needs a tolerance or sigmas")
         passed = all(m <= tolerance for m in maxima)
         text = f"{tolerance:.0e}"
     else:
@@ -210,8 +241,14 @@ def compare(model: str, engine: str, got: Outputs, want: Outputs, *, tolerance: 
     return Row(model, engine, maxima[0], maxima[2], maxima[1], text, passed)
 
 
-def verify_case(case: Case, profiles: Sequence[Profile], *, batch: int = 3, seed: int = 0,
-                candidates: dict[str, Engine] | None = None) -> list[Row]:
+def verify_case(
+    case: Case,
+    profiles: Sequence[Profile],
+    *,
+    batch: int = 3,
+    seed: int = 0,
+    candidates: dict[str, Engine] | None = None,
+) -> list[Row]:
     """Compare every engine with the truth on one model (inputs, weights and cotangent from ``seed``).
 
     Args:
@@ -228,12 +265,13 @@ def verify_case(case: Case, profiles: Sequence[Profile], *, batch: int = 3, seed
     truth = truth_engine(case)
     want = truth(x, w, v)
     qnn = ReferenceQNN(case.model.circuit, case.model.inputs, case.model.weights, list(case.model.observables))
-    rows = [compare(case.name, "reference (Aer)", reference_engine(qnn)(x, w, v), want, tolerance=EXACT_TOLERANCE),
-            compare(case.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want,
-                    tolerance=FD_TOLERANCE)]
+    rows = [
+        compare(case.name, "reference (Aer)", reference_engine(qnn)(x, w, v), want, tolerance=EXACT_TOLERANCE),
+        compare(case.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want, tolerance=FD_TOLERANCE),
+    ]
     for profile in profiles:
         got = profile_engine(case, profile)(x, w, v)
-        if profile.exact:
+        if profile.shots is None:
             rows.append(compare(case.name, profile.name, got, want, tolerance=EXACT_TOLERANCE))
         else:
             sigmas = shot_sigmas(qnn, x, w, v, want[0], profile.shots)
@@ -243,9 +281,14 @@ def verify_case(case: Case, profiles: Sequence[Profile], *, batch: int = 3, seed
     return rows
 
 
-def run_verification(profiles: Sequence[str | Profile] = DEFAULT_PROFILES, *, random_count: int = 50,
-                     seed: int = 0, json_path: Path | None = None,
-                     progress: Callable[[Row], None] | None = None) -> list[Row]:
+def run_verification(
+    profiles: Sequence[str | Profile] = DEFAULT_PROFILES,
+    *,
+    random_count: int = 50,
+    seed: int = 0,
+    json_path: Path | None = None,
+    progress: Callable[[Row], None] | None = None,
+) -> list[Row]:
     """Verify the library models and ``random_count`` random circuits on every profile; optional JSON."""
     loaded = [load_profile(p) for p in profiles]
     rows = []
@@ -256,15 +299,20 @@ def run_verification(profiles: Sequence[str | Profile] = DEFAULT_PROFILES, *, ra
                 progress(row)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"rows": [asdict(r) for r in rows],
-                                         "passed": all(r.passed for r in rows)}, indent=2))
+        json_path.write_text(
+            json.dumps({"rows": [asdict(r) for r in rows], "passed": all(r.passed for r in rows)}, indent=2)
+        )
     return rows
 
 
 def format_row(row: Row) -> str:
-    return (f"| {row.model} | {row.engine} | {row.values:.1e} | {row.weight_grads:.1e} | {row.input_grads:.1e} "
-            f"| {row.tolerance} | {'pass' if row.passed else 'FAIL'} |")
+    return (
+        f"| {row.model} | {row.engine} | {row.values:.1e} | {row.weight_grads:.1e} | {row.input_grads:.1e} "
+        f"| {row.tolerance} | {'pass' if row.passed else 'FAIL'} |"
+    )
 
 
-TABLE_HEADER = ("| model | engine | max abs Δ values | max abs Δ weight grads | max abs Δ input grads | tolerance "
-                "| result |\n| --- | --- | ---: | ---: | ---: | --- | --- |")
+TABLE_HEADER = (
+    "| model | engine | max abs Δ values | max abs Δ weight grads | max abs Δ input grads | tolerance "
+    "| result |\n| --- | --- | ---: | ---: | ---: | --- | --- |"
+)

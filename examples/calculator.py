@@ -1,6 +1,6 @@
 """Learn a + b for a, b in [0, 1]: Linear(2, 2) → 2-qubit ZZ feature map + RealAmplitudes → Linear(1, 1).
 
-    python examples/calculator.py     # profile from $BRIDGE_DEVICE, else "aer"
+python examples/calculator.py     # profile from $BRIDGE_DEVICE, else "aer"
 """
 
 from __future__ import annotations

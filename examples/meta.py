@@ -1,6 +1,6 @@
 """Meta-learning: an LSTM learns to optimize a one-qubit rotation, then races Adam on unseen targets.
 
-    python examples/meta.py           # profile from $BRIDGE_DEVICE, else "aer"
+python examples/meta.py           # profile from $BRIDGE_DEVICE, else "aer"
 """
 
 from __future__ import annotations

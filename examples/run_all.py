@@ -25,13 +25,25 @@ HERE = Path(__file__).resolve().parent
 RUNS = HERE.parent / "runs" / "examples"
 IMAGES = ("mnist01", "mnist37", "mnist3", "mnist10", "fashion")
 SOURCE = {
-    "mnist01": "100 % on 100 test images (textbook)", "mnist37": "91 % (blog)", "mnist3": "not reported",
-    "mnist10": "none of the sources tried it", "fashion": "images only", "calculator": "L1 error 0.0697 on one pair",
-    "hello": "plots only", "qaoa": "not reported", "meta": "plots only",
+    "mnist01": "100 % on 100 test images (textbook)",
+    "mnist37": "91 % (blog)",
+    "mnist3": "not reported",
+    "mnist10": "none of the sources tried it",
+    "fashion": "images only",
+    "calculator": "L1 error 0.0697 on one pair",
+    "hello": "plots only",
+    "qaoa": "not reported",
+    "meta": "plots only",
 }
 TARGET = {
-    "mnist01": "≥ 0.99", "mnist37": "≥ 0.97", "mnist3": "≥ 0.95", "mnist10": "≥ 0.90", "fashion": "≥ 0.97",
-    "calculator": "MAE ≤ 0.03", "hello": "exact ≤ 1e-3, shots within 3σ", "qaoa": "optimal at p = 3 on every graph",
+    "mnist01": "≥ 0.99",
+    "mnist37": "≥ 0.97",
+    "mnist3": "≥ 0.95",
+    "mnist10": "≥ 0.90",
+    "fashion": "≥ 0.97",
+    "calculator": "MAE ≤ 0.03",
+    "hello": "exact ≤ 1e-3, shots within 3σ",
+    "qaoa": "optimal at p = 3 on every graph",
     "meta": "fewer steps than Adam",
 }
 
@@ -48,8 +60,19 @@ class Row:
         return "-".join([self.example, self.profile, *(o.strip("-").replace("/", "_") for o in self.options)])
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bridge", "train", self.example, "--device", self.profile, "--no-progress",
-                "--out", str(RUNS / self.name), *self.options]
+        return [
+            sys.executable,
+            "-m",
+            "bridge",
+            "train",
+            self.example,
+            "--device",
+            self.profile,
+            "--no-progress",
+            "--out",
+            str(RUNS / self.name),
+            *self.options,
+        ]
 
 
 # sampled runs of mnist10 (5 epochs of 250 steps × 16 images × 57 circuits) and mnist3 (5 epochs of 1,200
@@ -61,13 +84,25 @@ def rows(fashion_root: str | None) -> list[Row]:
     table = []
     for name in IMAGES:
         fewer = SHOT_EPOCHS.get(name, [])
-        table += [Row(name, "aer"), Row(name, "aer", ["--classical"]), Row(name, "aer-shots", fewer),
-                  Row(name, "aer-shots", ["--shots", "100", *fewer])]
+        table += [
+            Row(name, "aer"),
+            Row(name, "aer", ["--classical"]),
+            Row(name, "aer-shots", fewer),
+            Row(name, "aer-shots", ["--shots", "100", *fewer]),
+        ]
     if fashion_root:
-        table += [Row("fashion", "aer", ["--data-root", fashion_root], "full test set"),
-                  Row("fashion", "aer", ["--data-root", fashion_root, "--classical"], "full test set")]
-    table += [Row("calculator", "aer"), Row("calculator", "aer", ["--classical"]), Row("calculator", "aer-shots"),
-              Row("hello", "aer"), Row("qaoa", "aer"), Row("meta", "aer")]
+        table += [
+            Row("fashion", "aer", ["--data-root", fashion_root], "full test set"),
+            Row("fashion", "aer", ["--data-root", fashion_root, "--classical"], "full test set"),
+        ]
+    table += [
+        Row("calculator", "aer"),
+        Row("calculator", "aer", ["--classical"]),
+        Row("calculator", "aer-shots"),
+        Row("hello", "aer"),
+        Row("qaoa", "aer"),
+        Row("meta", "aer"),
+    ]
     return table
 
 
@@ -77,8 +112,9 @@ def run(row: Row) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as f:
         code = subprocess.call(row.command(), stdout=f, stderr=subprocess.STDOUT)
-    print(f"{'done' if code == 0 else f'FAILED ({code})'} {row.name} in {time.perf_counter() - started:.0f} s",
-          flush=True)
+    print(
+        f"{'done' if code == 0 else f'FAILED ({code})'} {row.name} in {time.perf_counter() - started:.0f} s", flush=True
+    )
 
 
 def result(metrics: dict) -> str:
@@ -91,15 +127,19 @@ def result(metrics: dict) -> str:
         runs = metrics["runs"]
         exact = [r for r in runs if r["shots"] is None]
         shots = [r for r in runs if r["shots"] is not None]
-        return (f"exact: max error {max(r['error'] for r in exact):.1e} ({sum(r['passed'] for r in exact)}/"
-                f"{len(exact)} ≤ 1e-3); shots: {sum(r['passed'] for r in shots)}/{len(shots)} within 3σ")
+        return (
+            f"exact: max error {max(r['error'] for r in exact):.1e} ({sum(r['passed'] for r in exact)}/"
+            f"{len(exact)} ≤ 1e-3); shots: {sum(r['passed'] for r in shots)}/{len(shots)} within 3σ"
+        )
     if example == "qaoa":
         ratios = "/".join(f"{v:.3f}" for v in metrics["mean_approximation_ratio"].values())
         deepest = [r for r in metrics["results"] if r["depth"] == 3]
         return f"ratio p=1/2/3 {ratios}; optimal on {sum(r['optimal'] for r in deepest)}/{len(deepest)} graphs"
     if example == "meta":
-        return (f"learned {metrics['learned_mean_steps']:.2f} vs Adam {metrics['adam_mean_steps']:.2f} steps "
-                f"(mean, {len(metrics['learned_steps'])} targets)")
+        return (
+            f"learned {metrics['learned_mean_steps']:.2f} vs Adam {metrics['adam_mean_steps']:.2f} steps "
+            f"(mean, {len(metrics['learned_steps'])} targets)"
+        )
     raise ValueError(example)
 
 
@@ -108,14 +148,19 @@ def met(metrics: dict) -> bool:
     goal = {"mnist01": 0.99, "mnist37": 0.97, "mnist3": 0.95, "mnist10": 0.90, "fashion": 0.97}
     if example in goal:
         return metrics["test_accuracy"] >= goal[example]
-    return {"calculator": lambda m: m["test_mae"] <= 0.03, "hello": lambda m: m["all_passed"],
-            "qaoa": lambda m: m["all_optimal_at_deepest"],
-            "meta": lambda m: m["learned_beats_adam"]}[example](metrics)
+    return {
+        "calculator": lambda m: m["test_mae"] <= 0.03,
+        "hello": lambda m: m["all_passed"],
+        "qaoa": lambda m: m["all_optimal_at_deepest"],
+        "meta": lambda m: m["learned_beats_adam"],
+    }[example](metrics)
 
 
 def table(all_rows: list[Row]) -> tuple[str, list[dict]]:
-    header = ("| example | profile | shots | epochs | seconds | hybrid result | classical-only result | target "
-              "(met?) | source result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    header = (
+        "| example | profile | shots | epochs | seconds | hybrid result | classical-only result | target "
+        "(met?) | source result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
     lines, records = [header], []
     for row in all_rows:
         if "--classical" in row.options:
@@ -127,15 +172,23 @@ def table(all_rows: list[Row]) -> tuple[str, list[dict]]:
         twin = RUNS / Row(row.example, row.profile, [*row.options, "--classical"]).name / "metrics.json"
         classical = result(json.loads(twin.read_text())) if twin.is_file() else "—"
         shots = metrics["shots"]
-        shots_text = ("exact / 100 / 10,000" if isinstance(shots, list) else "exact" if shots is None else str(shots))
+        shots_text = "exact / 100 / 10,000" if isinstance(shots, list) else "exact" if shots is None else str(shots)
         if metrics["example"] == "qaoa" and shots is None:
             shots_text = f"exact (sampled {metrics['sample_shots']})"
         profile = row.profile + (f" ({row.label})" if row.label else "")
-        lines.append(f"| {row.example} | {profile} | {shots_text} | {metrics['epochs']} | {metrics['seconds']:.0f} | "
-                     f"{result(metrics)} | {classical} | {TARGET[row.example]} ({'yes' if met(metrics) else 'no'}) | "
-                     f"{SOURCE[row.example]} |")
-        records.append({"row": row.name, "command": " ".join(["qml-bridge", *row.command()[3:]]), "metrics": metrics,
-                        "met": met(metrics)})
+        lines.append(
+            f"| {row.example} | {profile} | {shots_text} | {metrics['epochs']} | {metrics['seconds']:.0f} | "
+            f"{result(metrics)} | {classical} | {TARGET[row.example]} ({'yes' if met(metrics) else 'no'}) | "
+            f"{SOURCE[row.example]} |"
+        )
+        records.append(
+            {
+                "row": row.name,
+                "command": " ".join(["qml-bridge", *row.command()[3:]]),
+                "metrics": metrics,
+                "met": met(metrics),
+            }
+        )
     return "\n".join(lines), records
 
 

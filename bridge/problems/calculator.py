@@ -3,32 +3,37 @@
 Model: ``Linear(2, 2)`` (input scaling) → 2-qubit ZZ feature map + RealAmplitudes (reps 2), read out as
 ⟨Z⊗Z⟩ → ``Linear(1, 1)``. Without the input scaling the circuit cannot fit a + b (test MAE stalled at
 0.125 when measured); the RealAmplitudes weights start at 0 (see :class:`bridge.models.FashionHybridNet`).
-Data: 1,000 training pairs drawn with ``--seed``; 500 test pairs from a fixed seed, the same for every run.
+Data: ``train_pairs`` training pairs drawn with ``--seed``; ``test_pairs`` test pairs from a fixed seed, the
+same for every run. It trains in the supervised loop of :func:`bridge.train.fit` (checkpoints, resume).
 """
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import pennylane as qml
 import torch
 from torch import nn
-from tqdm import tqdm
+from torch.utils.data import Dataset, TensorDataset
 
 from bridge.circuits import zz_real_amplitudes
 from bridge.models import quantum_or_classical
 from bridge.plots import plot_loss, plot_regression
-from bridge.problems.common import EpochCheckpoint, batch_devices, check_options, execution_totals, finish
 from bridge.profiles import Profile
-from bridge.train import TrainConfig
+from bridge.train import TrainConfig, fit
 
-TRAIN_PAIRS = 1000
-TEST_PAIRS = 500
-TEST_SEED = 20_261_125
-LEARNING_RATE = 0.03
-LR_DECAY = 0.7  # learning rate × 0.7 after every epoch
-TARGET_MAE = 0.03
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes and hyperparameters of the example."""
+
+    train_pairs: int = 1000
+    test_pairs: int = 500
+    test_seed: int = 20_261_125
+    learning_rate: float = 0.03
+    lr_decay: float = 0.7  # learning rate × 0.7 after every epoch
+    target_mae: float = 0.03
 
 
 class AdderNet(nn.Module):
@@ -50,57 +55,63 @@ def pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, x.sum(dim=1, keepdim=True)
 
 
-def run(config: TrainConfig) -> dict[str, Any]:
-    """Train on the profile and write metrics.json (test MAE), loss.png, predictions.png, checkpoint.pt."""
-    out = check_options("calculator", config)
-    x_train, y_train = pairs(TRAIN_PAIRS, config.seed)
-    x_test, y_test = pairs(TEST_PAIRS, TEST_SEED)
-    model = AdderNet(config.profile, config.classical)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=LR_DECAY)  # per epoch: resumable to any N
-    modules = {"model": model, "optimizer": optimizer, "schedule": schedule}
-    checkpoint = EpochCheckpoint(out, {"task": "calculator", "profile": config.profile.name, "seed": config.seed,
-                                       "batch_size": config.batch_size, "classical": config.classical})
-    epoch, history = 0, {"train_loss": []}
-    if config.resume:
-        epoch, history = checkpoint.restore(modules)
-    with contextlib.ExitStack() as stack:
-        trackers = [stack.enter_context(qml.Tracker(d)) for d in batch_devices(model)]
-        while epoch < config.epochs:
-            model.train()
-            shuffle = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-            order = torch.randperm(TRAIN_PAIRS, generator=shuffle)
-            total = 0.0
-            for start in tqdm(range(0, TRAIN_PAIRS, config.batch_size), desc=f"epoch {epoch + 1}/{config.epochs}",
-                              unit="batch", disable=not config.progress, leave=False):
-                index = order[start:start + config.batch_size]
-                optimizer.zero_grad()
-                loss = torch.nn.functional.mse_loss(model(x_train[index]), y_train[index])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(index)
-            history["train_loss"].append(total / TRAIN_PAIRS)
-            schedule.step()
-            epoch += 1
-            checkpoint.save(modules, epoch, history)
-            if config.progress:
-                tqdm.write(f"epoch {epoch}/{config.epochs}: mean squared error {history['train_loss'][-1]:.5f}")
+@dataclass(frozen=True)
+class CalculatorTask:
+    """The supervised task :func:`bridge.train.fit` trains."""
+
+    settings: Settings
+    name: str = "calculator"
+    samples: str = "pairs"
+    classifies: bool = False
+
+    def datasets(self, config: TrainConfig) -> tuple[Dataset, Dataset]:
+        return (
+            TensorDataset(*pairs(self.settings.train_pairs, config.seed)),
+            TensorDataset(*pairs(self.settings.test_pairs, self.settings.test_seed)),
+        )
+
+    def build_model(self, profile: Profile, classical: bool) -> nn.Module:
+        return AdderNet(profile, classical)
+
+    def optimizers(self, model: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.learning_rate)
+        return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.settings.lr_decay)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.mse_loss(outputs, targets)
+
+    def correct(self, outputs: torch.Tensor, targets: torch.Tensor) -> int:  # pragma: no cover - a regression
+        raise NotImplementedError
+
+    def report(
+        self, model: nn.Module, test_set: Dataset, history: dict[str, list[float]], config: TrainConfig, out: Path
+    ) -> dict[str, Any]:
+        """Mean absolute error on the test pairs, the loss curve and the predicted-versus-true scatter."""
+        x_test, y_test = test_set.tensors  # type: ignore[attr-defined]
         model.eval()
         with torch.no_grad():
             predicted = model(x_test)
-    errors = (predicted - y_test).abs()
-    mae = float(errors.mean())
-    plot_loss(history["train_loss"], out / "loss.png", "calculator" + (", classical ablation" if config.classical
-                                                                    else f" on {config.profile.name}"),
-              ylabel="mean squared error")
-    plot_regression(y_test.squeeze(1).tolist(), predicted.squeeze(1).tolist(), out / "predictions.png",
-                    "a + b on 500 test pairs", "true a + b", "predicted")
-    return finish(out, {
-        "example": "calculator", "classical": config.classical, "profile": config.profile.name,
-        "device": config.profile.device, "shots": config.profile.shots, "epochs": config.epochs,
-        "batch_size": config.batch_size, "seed": config.seed, "train_pairs": TRAIN_PAIRS, "test_pairs": TEST_PAIRS,
-        "train_loss": history["train_loss"], "test_mae": mae, "test_max_error": float(errors.max()),
-        "target_mae": TARGET_MAE,
-        "summary": f"test mean absolute error {mae:.4f} on {TEST_PAIRS} pairs (target <= {TARGET_MAE})",
-        "seconds": round(checkpoint.seconds(), 3), "execution": execution_totals(trackers),
-    })
+        errors = (predicted - y_test).abs()
+        mae = float(errors.mean())
+        where = ", classical ablation" if config.classical else f" on {config.profile.name}"
+        plot_loss(history["train_loss"], out / "loss.png", f"calculator{where}", ylabel="mean squared error")
+        plot_regression(
+            y_test.squeeze(1).tolist(),
+            predicted.squeeze(1).tolist(),
+            out / "predictions.png",
+            f"a + b on {len(y_test)} test pairs",
+            "true a + b",
+            "predicted",
+        )
+        target = self.settings.target_mae
+        return {
+            "test_mae": mae,
+            "test_max_error": float(errors.max()),
+            "target_mae": target,
+            "summary": f"test mean absolute error {mae:.4f} on {len(y_test)} pairs (target <= {target})",
+        }
+
+
+def run(config: TrainConfig) -> dict[str, Any]:
+    """Train on the profile; write metrics.json (test MAE), loss.png, predictions.png, checkpoint.pt."""
+    return fit(CalculatorTask(config.settings or Settings()), config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,14 +27,21 @@ from bridge.circuits import u3_rotation
 from bridge.exceptions import ProfileError
 from bridge.layers import QuantumLayer
 from bridge.plots import plot_panels
-from bridge.problems.common import check_options, finish
 from bridge.profiles import Profile
-from bridge.train import TrainConfig
+from bridge.train import TrainConfig, output_folder, seed_everything, write_metrics
 
 TARGET = -0.5
 START = (0.5, 0.0, 0.0)  # (θ, φ, λ): ⟨Z⟩ = cos 0.5 ≈ 0.88 at the start
-SHOT_SETTINGS: tuple[int | None, ...] = (None, 100, 10_000)
 EXACT_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The shot settings the example sweeps (``None``: exact)."""
+
+    shot_settings: tuple[int | None, ...] = (None, 100, 10_000)
+
+
 OPTIMIZERS: dict[str, Any] = {
     "SGD": lambda p: torch.optim.SGD(p, lr=0.2),
     "SGD+momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
@@ -58,8 +66,12 @@ def optimize(profile: Profile, method: str, optimizer: str, steps: int) -> tuple
     gradient_kwargs: dict[str, Any] = {}
     if method == "finite-diff" and profile.shots is not None:
         gradient_kwargs = {"h": 0.2, "approx_order": 2, "strategy": "center"}
-    layer = QuantumLayer(u3_rotation(), profile=dataclasses.replace(profile, diff_method=method),
-                         init_method=lambda w: w.copy_(torch.tensor(START)), gradient_kwargs=gradient_kwargs)
+    layer = QuantumLayer(
+        u3_rotation(),
+        profile=dataclasses.replace(profile, diff_method=method),
+        init_method=lambda w: w.copy_(torch.tensor(START)),
+        gradient_kwargs=gradient_kwargs,
+    )
     opt = OPTIMIZERS[optimizer](layer.parameters())
     no_inputs = torch.zeros(0, dtype=torch.float64)
     distances = []
@@ -76,12 +88,14 @@ def optimize(profile: Profile, method: str, optimizer: str, steps: int) -> tuple
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Run every optimizer × gradient method × shot setting; write metrics.json and loss.png."""
-    out = check_options("hello", config)
+    sweep: Settings = config.settings or Settings()
+    seed_everything(config.seed)
+    out = output_folder(config)
     started = time.perf_counter()
     analytic = analytic_method(config.profile)
     runs, panels = [], {}
     settings, unavailable = {}, {}
-    for shots in SHOT_SETTINGS:
+    for shots in sweep.shot_settings:
         try:
             settings[shots] = config.profile.with_shots(shots)
         except ProfileError as e:  # e.g. exact values on a noisy simulator
@@ -92,20 +106,39 @@ def run(config: TrainConfig) -> dict[str, Any]:
         distances, exact_z = optimize(profile, method, optimizer, config.epochs)
         label = "parameter-shift" if method in ("device", "parameter-shift") else method
         error = abs(exact_z - TARGET)
-        runs.append({"shots": shots, "gradient": label, "optimizer": optimizer, "final_exact_z": exact_z,
-                     "error": error, "tolerance": tolerance(shots), "passed": error <= tolerance(shots),
-                     "steps_to_tolerance": next((i + 1 for i, d in enumerate(distances) if d <= tolerance(shots)),
-                                                None)})
+        runs.append(
+            {
+                "shots": shots,
+                "gradient": label,
+                "optimizer": optimizer,
+                "final_exact_z": exact_z,
+                "error": error,
+                "tolerance": tolerance(shots),
+                "passed": error <= tolerance(shots),
+                "steps_to_tolerance": next((i + 1 for i, d in enumerate(distances) if d <= tolerance(shots)), None),
+            }
+        )
         panel = "exact" if shots is None else f"{shots} shots"
         panels.setdefault(panel, {})[f"{optimizer}, {label}"] = distances
-    plot_panels(panels, out / "loss.png", f"hello: |<Z> - ({TARGET})| per step on {config.profile.name}",
-                "optimizer step", "measured |<Z> - target|")
-    return finish(out, {
-        "example": "hello", "classical": False, "profile": config.profile.name, "device": config.profile.device,
-        "shots": list(SHOT_SETTINGS), "epochs": config.epochs, "seed": config.seed, "target": TARGET,
-        "runs": runs, "unavailable_settings": unavailable, "all_passed": all(r["passed"] for r in runs),
-        "exact_passed": all(r["passed"] for r in runs if r["shots"] is None),
-        "summary": f"{sum(r['passed'] for r in runs)} of {len(runs)} runs within tolerance (exact: 1e-3; with "
-                   "shots: 3 sigma)",
-        "seconds": round(time.perf_counter() - started, 3),
-    })
+    plot_panels(
+        panels,
+        out / "loss.png",
+        f"hello: |<Z> - ({TARGET})| per step on {config.profile.name}",
+        "optimizer step",
+        "measured |<Z> - target|",
+    )
+    return write_metrics(
+        out,
+        {
+            **config.metadata("hello"),
+            "shots": list(sweep.shot_settings),
+            "target": TARGET,
+            "runs": runs,
+            "unavailable_settings": unavailable,
+            "all_passed": all(r["passed"] for r in runs),
+            "exact_passed": all(r["passed"] for r in runs if r["shots"] is None),
+            "summary": f"{sum(r['passed'] for r in runs)} of {len(runs)} runs within tolerance (exact: 1e-3; with "
+            "shots: 3 sigma)",
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )

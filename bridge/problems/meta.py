@@ -4,38 +4,53 @@ neural optimizer"), then races Adam on unseen targets.
 Problem: find θ with ⟨Z⟩ = cos θ equal to a target t ∈ [−0.9, 0.9], starting from θ = 0.1; the loss is
 (⟨Z⟩ − t)², its gradient comes from the circuit (parameter-shift on hardware-like profiles). The optimizer
 is an ``LSTMCell(2, 20)`` + ``Linear(20, 1)``: it reads the gradient and the residual ⟨Z⟩ − t and proposes
-the step Δθ. Meta-training (Andrychowicz et al. 2016) unrolls ``UNROLL`` steps on a batch of random
+the step Δθ. Meta-training (Andrychowicz et al. 2016) unrolls ``Settings.unroll`` steps on a batch of random
 targets and minimizes the summed loss by Adam on the network's weights; the gradients fed to the network
-are detached (no second derivatives of the circuit). An "epoch" is ``ITERATIONS`` meta-iterations.
+are detached (no second derivatives of the circuit). An "epoch" is ``Settings.iterations`` meta-iterations.
 
 Evaluation: 20 unseen targets (fixed seed); steps until |⟨Z⟩ − t| ≤ ``TOLERANCE`` (measured on the profile)
-for the learned optimizer (at most ``MAX_STEPS``) and for Adam (lr 0.1, at most ``MAX_STEPS``).
+for the learned optimizer (at most ``Settings.max_steps``) and for Adam (lr 0.1, the same).
 """
 
 from __future__ import annotations
 
-import contextlib
+import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import pennylane as qml
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from bridge.checkpoints import RunCheckpoint
 from bridge.circuits import ry_rotation
 from bridge.layers import QuantumLayer
 from bridge.plots import plot_panels
-from bridge.problems.common import EpochCheckpoint, batch_devices, check_options, execution_totals, finish
-from bridge.train import TrainConfig
+from bridge.train import (
+    CHECKPOINT,
+    Progress,
+    TrainConfig,
+    output_folder,
+    quantum_devices,
+    seed_everything,
+    tracked,
+    write_metrics,
+)
 
 START = 0.1
-UNROLL = 15
-ITERATIONS = 20
 TOLERANCE = 0.01
-MAX_STEPS = 100
-TEST_TARGETS = 20
 TEST_SEED = 20_261_125
 ADAM_LR = 0.1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Unrolled steps per meta-iteration, meta-iterations per epoch, and the evaluation's size."""
+
+    unroll: int = 15
+    iterations: int = 20
+    max_steps: int = 100
+    test_targets: int = 20
 
 
 class NeuralOptimizer(nn.Module):
@@ -46,8 +61,9 @@ class NeuralOptimizer(nn.Module):
         self.cell = nn.LSTMCell(2, hidden)
         self.step = nn.Linear(hidden, 1)
 
-    def forward(self, observed: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+        self, observed: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         h, c = self.cell(observed, state)
         return self.step(h).squeeze(-1), (h, c)
 
@@ -62,8 +78,9 @@ def expectation(circuit: QuantumLayer, theta: torch.Tensor) -> torch.Tensor:
     return circuit(theta.unsqueeze(-1)).squeeze(-1)
 
 
-def unroll(circuit: QuantumLayer, optimizer: NeuralOptimizer, goal: torch.Tensor, steps: int,
-           keep_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def unroll(
+    circuit: QuantumLayer, optimizer: NeuralOptimizer, goal: torch.Tensor, steps: int, keep_graph: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Let the network optimize θ for ``steps`` steps on every target of ``goal`` ``(batch,)``.
 
     Returns:
@@ -107,57 +124,86 @@ def steps_to_tolerance(residuals: list[torch.Tensor]) -> list[int | None]:
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Meta-train, evaluate against Adam, write metrics.json, loss.png and checkpoint.pt."""
-    out = check_options("meta", config)
+    settings: Settings = config.settings or Settings()
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    out = output_folder(config)
     circuit = QuantumLayer(ry_rotation(), profile=config.profile)
     network = NeuralOptimizer()
     meta_optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
     modules = {"network": network, "meta_optimizer": meta_optimizer}
-    checkpoint = EpochCheckpoint(out, {"task": "meta", "profile": config.profile.name, "seed": config.seed,
-                                       "batch_size": config.batch_size})
-    epoch, history = 0, {"train_loss": []}
+    devices = quantum_devices(circuit)
+    checkpoint = RunCheckpoint(out / CHECKPOINT, config.identity("meta"))
+    epoch, history, seconds_before, executed_before = 0, {"train_loss": []}, 0.0, {}
     if config.resume:
-        epoch, history = checkpoint.restore(modules)
-    with contextlib.ExitStack() as stack:
-        trackers = [stack.enter_context(qml.Tracker(d)) for d in batch_devices(circuit)]
+        state = checkpoint.restore(modules, devices, epochs=config.epochs)
+        epoch, history = state["progress"]["epoch"], state["history"]
+        seconds_before, executed_before = state["seconds"], state["execution"]
+    with tracked(circuit, executed_before) as execution:
         while epoch < config.epochs:
             total = 0.0
-            for iteration in tqdm(range(ITERATIONS), desc=f"epoch {epoch + 1}/{config.epochs}", unit="unroll",
-                                  disable=not config.progress, leave=False):
-                goal = targets(config.batch_size, config.seed * 1_000_003 + epoch * ITERATIONS + iteration)
+            for iteration in tqdm(
+                range(settings.iterations),
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                unit="unroll",
+                disable=not config.progress,
+                leave=False,
+            ):
+                goal = targets(config.batch_size, config.seed * 1_000_003 + epoch * settings.iterations + iteration)
                 meta_optimizer.zero_grad()
-                meta_loss, _ = unroll(circuit, network, goal, UNROLL, keep_graph=True)
+                meta_loss, _ = unroll(circuit, network, goal, settings.unroll, keep_graph=True)
                 meta_loss.backward()
                 meta_optimizer.step()
-                total += float(meta_loss.detach()) / UNROLL
-            history["train_loss"].append(total / ITERATIONS)
+                total += float(meta_loss.detach()) / settings.unroll
+            history["train_loss"].append(total / settings.iterations)
             epoch += 1
-            checkpoint.save(modules, epoch, history)
+            checkpoint.save(
+                modules,
+                devices,
+                asdict(Progress(epoch=epoch)),
+                history,
+                seconds_before + time.perf_counter() - started,
+                execution(),
+            )
             if config.progress:
-                tqdm.write(f"epoch {epoch}/{config.epochs}: mean loss over the unrolled steps "
-                           f"{history['train_loss'][-1]:.5f}")
-        unseen = targets(TEST_TARGETS, TEST_SEED)
-        with torch.no_grad():
-            network.eval()
-        _, learned = unroll(circuit, network, unseen, MAX_STEPS, keep_graph=False)
-        adam = adam_residuals(circuit, unseen, MAX_STEPS)
+                tqdm.write(
+                    f"epoch {epoch}/{config.epochs}: mean loss over the unrolled steps {history['train_loss'][-1]:.5f}"
+                )
+        unseen = targets(settings.test_targets, TEST_SEED)
+        network.eval()
+        _, learned = unroll(circuit, network, unseen, settings.max_steps, keep_graph=False)
+        adam = adam_residuals(circuit, unseen, settings.max_steps)
     learned_steps, adam_steps = steps_to_tolerance(learned), steps_to_tolerance(adam)
 
-    def mean_steps(steps: list[int | None]) -> float:  # a problem never solved counts as MAX_STEPS
-        return sum(MAX_STEPS if s is None else s for s in steps) / len(steps)
+    def mean_steps(steps: list[int | None]) -> float:  # a problem never solved counts as max_steps
+        return sum(settings.max_steps if s is None else s for s in steps) / len(steps)
 
     curves = {"learned optimizer": [float(r.mean()) for r in learned], "Adam (lr 0.1)": [float(r.mean()) for r in adam]}
-    plot_panels({f"mean over {TEST_TARGETS} unseen targets": curves}, out / "loss.png",
-                f"meta on {config.profile.name}", "optimizer step", "|<Z> - target|")
-    return finish(out, {
-        "example": "meta", "classical": False, "profile": config.profile.name, "device": config.profile.device,
-        "shots": config.profile.shots, "epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed,
-        "train_loss": history["train_loss"], "tolerance": TOLERANCE, "max_steps": MAX_STEPS,
-        "test_targets": unseen.tolist(), "learned_steps": learned_steps, "adam_steps": adam_steps,
-        "learned_mean_steps": mean_steps(learned_steps), "adam_mean_steps": mean_steps(adam_steps),
-        "learned_solved": sum(s is not None for s in learned_steps),
-        "adam_solved": sum(s is not None for s in adam_steps),
-        "learned_beats_adam": mean_steps(learned_steps) < mean_steps(adam_steps),
-        "summary": f"steps to |<Z> - t| <= {TOLERANCE}: learned optimizer {mean_steps(learned_steps):.2f}, Adam "
-                   f"{mean_steps(adam_steps):.2f} (mean over {TEST_TARGETS} unseen targets)",
-        "seconds": round(checkpoint.seconds(), 3), "execution": execution_totals(trackers),
-    })
+    plot_panels(
+        {f"mean over {settings.test_targets} unseen targets": curves},
+        out / "loss.png",
+        f"meta on {config.profile.name}",
+        "optimizer step",
+        "|<Z> - target|",
+    )
+    return write_metrics(
+        out,
+        {
+            **config.metadata("meta"),
+            "train_loss": history["train_loss"],
+            "tolerance": TOLERANCE,
+            "max_steps": settings.max_steps,
+            "test_targets": unseen.tolist(),
+            "learned_steps": learned_steps,
+            "adam_steps": adam_steps,
+            "learned_mean_steps": mean_steps(learned_steps),
+            "adam_mean_steps": mean_steps(adam_steps),
+            "learned_solved": sum(s is not None for s in learned_steps),
+            "adam_solved": sum(s is not None for s in adam_steps),
+            "learned_beats_adam": mean_steps(learned_steps) < mean_steps(adam_steps),
+            "summary": f"steps to |<Z> - t| <= {TOLERANCE}: learned optimizer {mean_steps(learned_steps):.2f}, Adam "
+            f"{mean_steps(adam_steps):.2f} (mean over {settings.test_targets} unseen targets)",
+            "seconds": round(seconds_before + time.perf_counter() - started, 3),
+            "execution": execution(),
+        },
+    )

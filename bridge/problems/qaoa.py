@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,18 +22,24 @@ import torch
 from tqdm import tqdm
 
 from bridge.circuits import qaoa_maxcut, qaoa_state
-from bridge.layers import QuantumLayer, make_qnode
+from bridge.layers import QuantumLayer
 from bridge.plots import plot_panels
-from bridge.problems.common import check_options, finish
 from bridge.profiles import Profile
-from bridge.train import TrainConfig
+from bridge.qnodes import make_qnode
+from bridge.train import TrainConfig, output_folder, seed_everything, write_metrics
 
-DEPTHS = (1, 2, 3)
-NODES = (4, 5, 6, 7, 8)
 GRAPH_SEED = 7
-SAMPLE_SHOTS = 1000  # shots for the final sampling when the profile is exact
 LEARNING_RATE = 0.05
 START = (-0.4, 0.4)  # (γ, β) of depth 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Depths trained, sizes of the random graphs, and shots of the final sampling on exact profiles."""
+
+    depths: tuple[int, ...] = (1, 2, 3)
+    nodes: tuple[int, ...] = (4, 5, 6, 7, 8)
+    sample_shots: int = 1000
 
 
 def random_connected_graph(n: int, seed: int) -> list[tuple[int, int]]:
@@ -53,9 +60,9 @@ def random_connected_graph(n: int, seed: int) -> list[tuple[int, int]]:
             return edges
 
 
-def graphs(seed: int = GRAPH_SEED) -> dict[str, list[tuple[int, int]]]:
+def graphs(seed: int = GRAPH_SEED, nodes: tuple[int, ...] = Settings.nodes) -> dict[str, list[tuple[int, int]]]:
     """The example's graphs, name → edge list on nodes ``0..n-1``."""
-    return {"2 nodes (hackathon)": [(0, 1)], **{f"{n} nodes": random_connected_graph(n, seed * 100 + n) for n in NODES}}
+    return {"2 nodes (hackathon)": [(0, 1)], **{f"{n} nodes": random_connected_graph(n, seed * 100 + n) for n in nodes}}
 
 
 def cut_size(bits: tuple[int, ...], edges: list[tuple[int, int]]) -> int:
@@ -76,12 +83,16 @@ def interpolate(angles: torch.Tensor) -> torch.Tensor:
     return torch.stack([(i - 1) / p * old[i - 1] + (p - i + 1) / p * old[i] for i in range(1, p + 2)])
 
 
-def train_depth(edges: list[tuple[int, int]], start: tuple[torch.Tensor, torch.Tensor], profile: Profile,
-                steps: int) -> tuple[QuantumLayer, list[float]]:
+def train_depth(
+    edges: list[tuple[int, int]], start: tuple[torch.Tensor, torch.Tensor], profile: Profile, steps: int
+) -> tuple[QuantumLayer, list[float]]:
     """Train (γ, β) of one depth from ``start``; returns the layer and the expected cut per step."""
     gammas, betas = start
-    layer = QuantumLayer(qaoa_maxcut(edges, len(gammas)), profile=profile,
-                         init_method={"gammas": lambda w: w.copy_(gammas), "betas": lambda w: w.copy_(betas)})
+    layer = QuantumLayer(
+        qaoa_maxcut(edges, len(gammas)),
+        profile=profile,
+        init_method={"gammas": lambda w: w.copy_(gammas), "betas": lambda w: w.copy_(betas)},
+    )
     optimizer = torch.optim.Adam(layer.parameters(), lr=LEARNING_RATE)
     no_inputs = torch.zeros(0, dtype=torch.float64)
     history = []
@@ -94,8 +105,9 @@ def train_depth(edges: list[tuple[int, int]], start: tuple[torch.Tensor, torch.T
     return layer, history
 
 
-def most_probable(edges: list[tuple[int, int]], n: int, layer: QuantumLayer, profile: Profile,
-                  shots: int) -> tuple[tuple[int, ...], float]:
+def most_probable(
+    edges: list[tuple[int, int]], n: int, layer: QuantumLayer, profile: Profile, shots: int
+) -> tuple[tuple[int, ...], float]:
     """Sample the trained circuit; return its most frequent bitstring and that bitstring's frequency."""
 
     def qfunc(gammas, betas):
@@ -111,45 +123,68 @@ def most_probable(edges: list[tuple[int, int]], n: int, layer: QuantumLayer, pro
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train every graph at every depth; write metrics.json and loss.png."""
-    out = check_options("qaoa", config)
+    settings: Settings = config.settings or Settings()
+    depths = settings.depths
+    seed_everything(config.seed)
+    out = output_folder(config)
     started = time.perf_counter()
-    shots = config.profile.shots or SAMPLE_SHOTS
+    shots = config.profile.shots or settings.sample_shots
     results, panels = [], {}
-    problems = graphs()
-    bar = tqdm(total=len(problems) * len(DEPTHS), desc="qaoa", unit="depth", disable=not config.progress)
+    problems = graphs(nodes=settings.nodes)
+    bar = tqdm(total=len(problems) * len(depths), desc="qaoa", unit="depth", disable=not config.progress)
     for name, edges in problems.items():
         n = max(max(e) for e in edges) + 1
         best = max_cut(edges, n)
         gammas, betas = torch.tensor([START[0]], dtype=torch.float64), torch.tensor([START[1]], dtype=torch.float64)
-        for depth in DEPTHS:
+        for depth in depths:
             if depth > 1:
                 gammas, betas = interpolate(gammas), interpolate(betas)
             layer, history = train_depth(edges, (gammas, betas), config.profile, config.epochs)
             gammas = layer.qlayer.qnode_weights["gammas"].detach().clone()
             betas = layer.qlayer.qnode_weights["betas"].detach().clone()
             bits, frequency = most_probable(edges, n, layer, config.profile, shots)
-            results.append({
-                "graph": name, "nodes": n, "edges": edges, "depth": depth, "max_cut": best,
-                "expected_cut": history[-1], "approximation_ratio": history[-1] / best,
-                "most_probable_bitstring": "".join(map(str, bits)), "its_frequency": frequency,
-                "its_cut": cut_size(bits, edges), "optimal": cut_size(bits, edges) == best,
-                "gammas": gammas.tolist(), "betas": betas.tolist(),
-            })
+            results.append(
+                {
+                    "graph": name,
+                    "nodes": n,
+                    "edges": edges,
+                    "depth": depth,
+                    "max_cut": best,
+                    "expected_cut": history[-1],
+                    "approximation_ratio": history[-1] / best,
+                    "most_probable_bitstring": "".join(map(str, bits)),
+                    "its_frequency": frequency,
+                    "its_cut": cut_size(bits, edges),
+                    "optimal": cut_size(bits, edges) == best,
+                    "gammas": gammas.tolist(),
+                    "betas": betas.tolist(),
+                }
+            )
             panels.setdefault(f"p = {depth}", {})[name] = [c / best for c in history]
             bar.update(1)
     bar.close()
-    plot_panels(panels, out / "loss.png", f"qaoa on {config.profile.name}: expected cut / max cut", "Adam step",
-                "approximation ratio", log=False)
-    deepest = [r for r in results if r["depth"] == max(DEPTHS)]
-    ratios = {str(p): float(np.mean([r["approximation_ratio"] for r in results if r["depth"] == p])) for p in DEPTHS}
-    return finish(out, {
-        "example": "qaoa", "classical": False, "profile": config.profile.name, "device": config.profile.device,
-        "shots": config.profile.shots, "sample_shots": shots, "epochs": config.epochs, "seed": config.seed,
-        "results": results,
-        "mean_approximation_ratio": ratios,
-        "all_optimal_at_deepest": all(r["optimal"] for r in deepest),
-        "summary": "mean approximation ratio " + ", ".join(f"p={p}: {v:.3f}" for p, v in ratios.items())
-                   + f"; most probable bitstring optimal on {sum(r['optimal'] for r in deepest)} of {len(deepest)} "
-                   f"graphs at p={max(DEPTHS)}",
-        "seconds": round(time.perf_counter() - started, 3),
-    })
+    plot_panels(
+        panels,
+        out / "loss.png",
+        f"qaoa on {config.profile.name}: expected cut / max cut",
+        "Adam step",
+        "approximation ratio",
+        log=False,
+    )
+    deepest = [r for r in results if r["depth"] == max(depths)]
+    ratios = {str(p): float(np.mean([r["approximation_ratio"] for r in results if r["depth"] == p])) for p in depths}
+    return write_metrics(
+        out,
+        {
+            **config.metadata("qaoa"),
+            "sample_shots": shots,
+            "results": results,
+            "mean_approximation_ratio": ratios,
+            "all_optimal_at_deepest": all(r["optimal"] for r in deepest),
+            "summary": "mean approximation ratio "
+            + ", ".join(f"p={p}: {v:.3f}" for p, v in ratios.items())
+            + f"; most probable bitstring optimal on {sum(r['optimal'] for r in deepest)} of {len(deepest)} "
+            f"graphs at p={max(depths)}",
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )

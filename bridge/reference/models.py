@@ -86,8 +86,9 @@ def qaoa_maxcut(edges: Sequence[tuple[int, int]], depth: int = 1) -> QiskitModel
             qc.rzz(gammas[layer], i, j)
         for q in range(n):
             qc.rx(2 * betas[layer], q)
-    observables = tuple(SparsePauliOp("".join("Z" if q in (i, j) else "I" for q in reversed(range(n))))
-                        for i, j in edges)
+    observables = tuple(
+        SparsePauliOp("".join("Z" if q in (i, j) else "I" for q in reversed(range(n)))) for i, j in edges
+    )
     return QiskitModel(qc, x, w, observables)
 
 
@@ -98,5 +99,4 @@ LIBRARY = {
     "qaoa_maxcut": lambda: qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0)], depth=2),
 }
 
-__all__ = ["LIBRARY", "QiskitModel", "angle_entangling", "qaoa_maxcut", "textbook_hry",
-           "z_on", "zz_real_amplitudes"]
+__all__ = ["LIBRARY", "QiskitModel", "angle_entangling", "qaoa_maxcut", "textbook_hry", "z_on", "zz_real_amplitudes"]

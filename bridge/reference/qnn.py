@@ -14,8 +14,9 @@ evaluations, or every shifted evaluation of a backward pass — go to Aer's ``Es
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy
@@ -33,8 +34,8 @@ BASIS = ["rx", "ry", "rz", "cx", "h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx
 class _Occurrence:
     """One parameterized Pauli rotation of the transpiled circuit: its angle and the angle's derivatives."""
 
-    angle: object  # numpy function of (x, w) arrays -> angle per row
-    derivatives: dict[int, object]  # column in [x..., w...] -> numpy function of (x, w) -> ∂angle/∂param
+    angle: Callable[..., Any]  # numpy function of (x, w) arrays -> angle per row
+    derivatives: dict[int, Callable[..., Any]]  # column in [x..., w...] -> numpy function of (x, w) -> ∂angle/∂param
 
 
 class ReferenceQNN:
@@ -61,8 +62,16 @@ class ReferenceQNN:
         array([[-0.479426]])
     """
 
-    def __init__(self, circuit: QuantumCircuit, inputs: ParameterVector, weights: ParameterVector,
-                 observables: Sequence[SparsePauliOp], *, shots: int | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        inputs: ParameterVector,
+        weights: ParameterVector,
+        observables: Sequence[SparsePauliOp],
+        *,
+        shots: int | None = None,
+        seed: int | None = None,
+    ) -> None:
         known = set(inputs) | set(weights)
         unknown = [p.name for p in circuit.parameters if p not in known]
         if unknown:
@@ -75,7 +84,7 @@ class ReferenceQNN:
         self.circuit, self._occurrences = self._split_occurrences(circuit)
         from qiskit_aer.primitives import EstimatorV2
 
-        options = {"backend_options": {"method": "statevector"}}
+        options: dict[str, dict[str, Any]] = {"backend_options": {"method": "statevector"}}
         if seed is not None:
             options["run_options"] = {"seed_simulator": seed}
         self._estimator = EstimatorV2(options=options)
@@ -93,8 +102,10 @@ class ReferenceQNN:
                 rebuilt.append(op, inst.qubits, inst.clbits)
                 continue
             if op.name not in PAULI_ROTATIONS:
-                raise ValueError(f"gate {op.name!r} with a parameterized angle is not a Pauli rotation after "
-                                 "transpiling; the two-term parameter-shift rule does not apply to it")
+                raise ValueError(
+                    f"gate {op.name!r} with a parameterized angle is not a Pauli rotation after "
+                    "transpiling; the two-term parameter-shift rule does not apply to it"
+                )
             phi = phis[len(occurrences)]
             rebuilt.append(type(op)(phi), inst.qubits)
             occurrences.append(self._occurrence(op.params[0]))
@@ -105,16 +116,19 @@ class ReferenceQNN:
         substitutions = {sympy.Symbol(p.name): self._symbols[self._columns[p]] for p in angle.parameters}
         expression = sympy.sympify(angle.sympify()).subs(substitutions, simultaneous=True)
         used = [self._symbols.index(s) for s in expression.free_symbols]
-        derivatives = {c: sympy.lambdify(self._symbols, sympy.diff(expression, self._symbols[c]), "numpy")
-                       for c in used}
+        derivatives = {
+            c: sympy.lambdify(self._symbols, sympy.diff(expression, self._symbols[c]), "numpy") for c in used
+        }
         return _Occurrence(sympy.lambdify(self._symbols, expression, "numpy"), derivatives)
 
     # -------------------------------------------------------------- evaluation
     def _angles(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Occurrence angles φ, shape ``(batch, n_occurrences)``."""
         args = self._arguments(x, w)
-        return np.stack([np.broadcast_to(np.asarray(o.angle(*args), dtype=float), (len(x),))
-                         for o in self._occurrences], axis=1)
+        return np.stack(
+            [np.broadcast_to(np.asarray(o.angle(*args), dtype=np.float64), (len(x),)) for o in self._occurrences],
+            axis=1,
+        )
 
     def _arguments(self, x: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
         return [x[:, i] for i in range(self.n_inputs)] + [np.full(len(x), v) for v in w]
@@ -138,7 +152,7 @@ class ReferenceQNN:
         out = np.zeros((len(x), len(self._occurrences), self.n_inputs + self.n_weights))
         for k, occurrence in enumerate(self._occurrences):
             for column, derivative in occurrence.derivatives.items():
-                out[:, k, column] = np.broadcast_to(np.asarray(derivative(*args), float), (len(x),))
+                out[:, k, column] = np.broadcast_to(np.asarray(derivative(*args), np.float64), (len(x),))
         return out
 
     def backward(self, x: np.ndarray, w: np.ndarray, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +174,7 @@ class ReferenceQNN:
         d_phi = (values[0::2] - values[1::2]) / 2  # ∂⟨O⟩/∂φ_k: (K, batch, M)
         d_phi_loss = np.einsum("kbm,bm->bk", d_phi, cotangent)  # ∂loss/∂φ_k per row
         grads = np.einsum("bk,bkp->bp", d_phi_loss, self.chain_factors(x, w))  # chain rule through φ_k(x, w)
-        return grads[:, : self.n_inputs], grads[:, self.n_inputs:].sum(axis=0)
+        return grads[:, : self.n_inputs], grads[:, self.n_inputs :].sum(axis=0)
 
 
 def _is_parameterized(op: object) -> bool:
@@ -180,10 +194,14 @@ class ReferenceFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         inputs, weights = ctx.saved_tensors
-        gx, gw = ctx.qnn.backward(inputs.detach().cpu().numpy(), weights.detach().cpu().numpy(),
-                                  grad_output.detach().cpu().numpy())
-        return (torch.as_tensor(gx, dtype=inputs.dtype, device=inputs.device),
-                torch.as_tensor(gw, dtype=weights.dtype, device=weights.device), None)
+        gx, gw = ctx.qnn.backward(
+            inputs.detach().cpu().numpy(), weights.detach().cpu().numpy(), grad_output.detach().cpu().numpy()
+        )
+        return (
+            torch.as_tensor(gx, dtype=inputs.dtype, device=inputs.device),
+            torch.as_tensor(gw, dtype=weights.dtype, device=weights.device),
+            None,
+        )
 
 
 class ReferenceLayer(nn.Module):
@@ -203,5 +221,3 @@ class ReferenceLayer(nn.Module):
         flat = inputs.reshape(-1, self.qnn.n_inputs)
         out = ReferenceFunction.apply(flat, self.weights.to(flat.dtype), self.qnn)
         return out.reshape(*inputs.shape[:-1], len(self.qnn.observables))
-
-

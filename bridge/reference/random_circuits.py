@@ -20,8 +20,16 @@ from qiskit.quantum_info import SparsePauliOp
 from bridge.reference.models import QiskitModel, z_on
 
 # name: (number of qubits, takes an angle)
-GATES = {"rx": (1, True), "ry": (1, True), "rz": (1, True), "p": (1, True), "rzz": (2, True), "crx": (2, True),
-         "cx": (2, False), "h": (1, False)}
+GATES = {
+    "rx": (1, True),
+    "ry": (1, True),
+    "rz": (1, True),
+    "p": (1, True),
+    "rzz": (2, True),
+    "crx": (2, True),
+    "cx": (2, False),
+    "h": (1, False),
+}
 
 
 @dataclass(frozen=True)

@@ -107,8 +107,11 @@ def _dropped_binding(case):
     return run
 
 
-@pytest.mark.parametrize("bug", [_missing_half, _swapped_weights, _reversed_qubits, _dropped_binding],
-                         ids=["missing-half", "swapped-parameter-order", "reversed-qubit-order", "dropped-binding"])
+@pytest.mark.parametrize(
+    "bug",
+    [_missing_half, _swapped_weights, _reversed_qubits, _dropped_binding],
+    ids=["missing-half", "swapped-parameter-order", "reversed-qubit-order", "dropped-binding"],
+)
 @pytest.mark.parametrize("model", ["angle_entangling", "random_0"])
 def test_each_injected_bug_is_reported_as_a_failure(bug, model):
     case: Case = _case(model)
@@ -149,16 +152,19 @@ def test_the_reference_trains_mnist01_like_the_pennylane_path(tmp_path):
     """Same seed, same data, same trunk: the reference and the PennyLane path reach the same accuracy."""
     import dataclasses
 
+    from bridge.examples import get_task
     from bridge.models import ReferenceTextbookNet
-    from bridge.tasks import get_task
     from bridge.train import TrainConfig, train_task
 
     task = get_task("mnist01")
-    config = TrainConfig(profile=load_profile("default"), epochs=task.epochs, seed=0, out=tmp_path / "pl",
-                         progress=False)
+    config = TrainConfig(
+        profile=load_profile("default"), epochs=task.epochs, seed=0, out=tmp_path / "pl", progress=False
+    )
     pennylane = train_task(task, config)
-    reference = train_task(dataclasses.replace(task, build_model=lambda profile, classical: ReferenceTextbookNet()),
-                           dataclasses.replace(config, out=tmp_path / "ref"))
+    reference = train_task(
+        dataclasses.replace(task, build_model=lambda profile, classical: ReferenceTextbookNet()),
+        dataclasses.replace(config, out=tmp_path / "ref"),
+    )
     assert reference["test_accuracy"] == pennylane["test_accuracy"] >= 0.99
     # Both paths compute the circuit in float64 but feed a float32 trunk; their outputs differ by float32 rounding,
     # which 1,000 optimizer steps amplify. Measured on the 2-core machine (also on main before the change that

@@ -26,9 +26,23 @@ SKIP_CAP = {"exact": 46, "shots": 61}
 def test_pennylane_device_suite_passes(shots, tmp_path):
     from pennylane.devices.tests import get_device_tests
 
-    command = [sys.executable, "-m", "pytest", get_device_tests(), "--device=bridge.qiskit", "--skip-ops",
-               "--device-kwargs", "profile=aer", "--no-flaky-report", "-q", "-p", "no:cacheprovider",
-               "--tb=short", "-W", "ignore::DeprecationWarning"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        get_device_tests(),
+        "--device=bridge.qiskit",
+        "--skip-ops",
+        "--device-kwargs",
+        "profile=aer",
+        "--no-flaky-report",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--tb=short",
+        "-W",
+        "ignore::DeprecationWarning",
+    ]
     if shots:
         command.append(f"--shots={shots}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=tmp_path)

@@ -51,17 +51,27 @@ def _rx_inputs(inputs):
 
 
 TEMPLATES = {  # (circuit body, weight shapes)
-    "AngleEmbedding": (lambda x, w: (qml.AngleEmbedding(x, wires=range(N_WIRES), rotation="Y"), _ry_chain(w["w"])),
-                       {"w": (N_WIRES,)}),
+    "AngleEmbedding": (
+        lambda x, w: (qml.AngleEmbedding(x, wires=range(N_WIRES), rotation="Y"), _ry_chain(w["w"])),
+        {"w": (N_WIRES,)},
+    ),
     "IQPEmbedding": (lambda x, w: (qml.IQPEmbedding(x, wires=range(N_WIRES)), _ry_chain(w["w"])), {"w": (N_WIRES,)}),
-    "QAOAEmbedding": (lambda x, w: qml.QAOAEmbedding(x, w["w"], wires=range(N_WIRES)),
-                      {"w": qml.QAOAEmbedding.shape(1, N_WIRES)}),
-    "StronglyEntanglingLayers": (lambda x, w: (_rx_inputs(x), qml.StronglyEntanglingLayers(w["w"], range(N_WIRES))),
-                                 {"w": qml.StronglyEntanglingLayers.shape(1, N_WIRES)}),
-    "BasicEntanglerLayers": (lambda x, w: (_rx_inputs(x), qml.BasicEntanglerLayers(w["w"], wires=range(N_WIRES))),
-                             {"w": (2, N_WIRES)}),
-    "SimplifiedTwoDesign": (lambda x, w: (_rx_inputs(x), qml.SimplifiedTwoDesign(w["init"], w["w"], range(N_WIRES))),
-                            {"init": (N_WIRES,), "w": qml.SimplifiedTwoDesign.shape(1, N_WIRES)[1]}),
+    "QAOAEmbedding": (
+        lambda x, w: qml.QAOAEmbedding(x, w["w"], wires=range(N_WIRES)),
+        {"w": qml.QAOAEmbedding.shape(1, N_WIRES)},
+    ),
+    "StronglyEntanglingLayers": (
+        lambda x, w: (_rx_inputs(x), qml.StronglyEntanglingLayers(w["w"], range(N_WIRES))),
+        {"w": qml.StronglyEntanglingLayers.shape(1, N_WIRES)},
+    ),
+    "BasicEntanglerLayers": (
+        lambda x, w: (_rx_inputs(x), qml.BasicEntanglerLayers(w["w"], wires=range(N_WIRES))),
+        {"w": (2, N_WIRES)},
+    ),
+    "SimplifiedTwoDesign": (
+        lambda x, w: (_rx_inputs(x), qml.SimplifiedTwoDesign(w["init"], w["w"], range(N_WIRES))),
+        {"init": (N_WIRES,), "w": qml.SimplifiedTwoDesign.shape(1, N_WIRES)[1]},
+    ),
 }
 
 AXES = {
@@ -110,8 +120,9 @@ def _noise_free_twin(profile):
         assert twin.options.noise_model is None and twin.coupling_map is not None
         return twin
     gates = [g for g in manila.operation_names if g in ("rz", "sx", "x", "cx", "id")]
-    twin = GenericBackendV2(5, basis_gates=gates, coupling_map=list(manila.coupling_map.get_edges()),
-                            noise_info=False, seed=5)
+    twin = GenericBackendV2(
+        5, basis_gates=gates, coupling_map=list(manila.coupling_map.get_edges()), noise_info=False, seed=5
+    )
     assert all(p is None or p.error is None for g in twin.target.operation_names for p in twin.target[g].values())
     return twin
 
@@ -135,8 +146,9 @@ def test_a_users_qnode_matches_default_qubit(case):
     qfunc, shapes = _qfunc(case["template"], case["measurement"])
     dev = _device(case["profile"])
     layer = qml.qnn.TorchLayer(qml.QNode(qfunc, dev, diff_method=case["diff_method"]), shapes).double()
-    reference = qml.qnn.TorchLayer(qml.QNode(qfunc, qml.device("default.qubit", wires=N_WIRES),
-                                             diff_method="backprop"), shapes).double()
+    reference = qml.qnn.TorchLayer(
+        qml.QNode(qfunc, qml.device("default.qubit", wires=N_WIRES), diff_method="backprop"), shapes
+    ).double()
     gen = torch.Generator().manual_seed(len(case["template"]) + 7 * len(case["measurement"]))
     with torch.no_grad():
         for p in layer.parameters():
@@ -159,9 +171,11 @@ def test_a_users_qnode_matches_default_qubit(case):
     sigma_y = value_sigmas(spreads, shots).reshape(got[0].shape)
     jacobians = [angle_jacobian(qfunc, row, weights) for row in rows]
     sigma_x, sigma_w = vjp_sigmas(spreads, v.reshape(len(rows), -1).numpy(), jacobians, shots)
-    for name, g, w, s in (("values", got[0], want[0], sigma_y), ("input gradients", got[1], want[1],
-                                                                 sigma_x.reshape(got[1].shape)),
-                          ("weight gradients", got[2], want[2], sigma_w)):
+    for name, g, w, s in (
+        ("values", got[0], want[0], sigma_y),
+        ("input gradients", got[1], want[1], sigma_x.reshape(got[1].shape)),
+        ("weight gradients", got[2], want[2], sigma_w),
+    ):
         ratio = float(((g - w).abs().numpy() / np.maximum(s, 1e-15)).max())
         assert ratio <= K_SIGMA, f"{name}: {ratio:.2f}σ at {shots} shots"
     assert not torch.equal(got[0], want[0])  # it sampled

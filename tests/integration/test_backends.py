@@ -107,7 +107,9 @@ class _RecordingService:
         return FakeManilaV2()
 
     def backend(self, name):
-        raise KeyError(name)
+        from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+        raise QiskitBackendNotFoundError(f"No backend matches the criteria: {name}")
 
     def backends(self):
         from qiskit_ibm_runtime.fake_provider import FakeBrisbane, FakeManilaV2
@@ -118,15 +120,19 @@ class _RecordingService:
 def test_ibm_with_token_builds_a_remote_device_up_to_the_network(monkeypatch, no_ibm_credentials):
     import qiskit_ibm_runtime
 
+    probed = []
+    monkeypatch.setattr(bridge.ibm, "check_reachable", lambda url, timeout: probed.append((url, timeout)))
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "secret-token")
     monkeypatch.setenv("QISKIT_IBM_INSTANCE", "crn:v1:instance")
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", _RecordingService)
     _RecordingService.calls.clear()
     bridge.ibm.check_credentials()  # a token is enough
     dev = device("ibm", wires=1)
-    assert _RecordingService.calls == [{"channel": "ibm_quantum_platform", "token": "secret-token",
-                                        "instance": "crn:v1:instance"}]
+    assert _RecordingService.calls == [
+        {"channel": "ibm_quantum_platform", "token": "secret-token", "instance": "crn:v1:instance"}
+    ]
     assert dev.name == "bridge.qiskit" and dev.backend.name == "fake_manila"
+    assert probed == [("https://cloud.ibm.com", 5.0)]  # the endpoints are probed first, with the profile's timeout
     qnode = qml.set_shots(qml.QNode(circuits.textbook_hry().qfunc, dev), shots=2000)
     (z,) = qnode(torch.tensor([0.0]))
     assert abs(float(z)) <= K_SIGMA / math.sqrt(2000) + 0.1  # H|0>: <Z> = 0 up to shots and Manila's noise
@@ -137,8 +143,10 @@ def test_ibm_unknown_backend_name_lists_the_available_ones(monkeypatch, no_ibm_c
 
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "secret-token")
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", _RecordingService)
+    monkeypatch.setattr(bridge.ibm, "check_reachable", lambda url, timeout: None)
     path = tmp_path / "ibm-named.toml"
     path.write_text('description="x"\ndevice="qiskit.remote"\nshots=100\n[ibm]\nbackend="ibm_nowhere"\n')
-    with pytest.raises(ProfileError, match="'ibm_nowhere' is not available to this account; available: "
-                                           "fake_manila, fake_brisbane"):
+    with pytest.raises(
+        ProfileError, match="'ibm_nowhere' is not available to this account; available: fake_manila, fake_brisbane"
+    ):
         device(str(path), wires=1)

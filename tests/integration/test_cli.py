@@ -14,8 +14,13 @@ from bridge.profiles import builtin_names
 
 
 def _run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True,
-                          env=env or os.environ.copy(), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=300,
+    )
 
 
 def test_devices_lists_every_profile_with_its_description(capsys):

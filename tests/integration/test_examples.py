@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from bridge.cli import main
+from bridge.examples import PROBLEMS, TASKS, get_task
 from bridge.problems import calculator, hello, meta, qaoa
 from bridge.profiles import load_profile
-from bridge.tasks import PROBLEMS, TASKS, get_task
 from bridge.train import TrainConfig, train_task
 
 EXAMPLES_DIR = Path(__file__).parents[2] / "examples"
@@ -34,10 +34,11 @@ def _train(name: str, out: Path, *options: str) -> dict:
 
 # --- the problems' own targets, with their default settings -------------------------------------------------
 
+
 def test_calculator_reaches_its_target_on_aer(tmp_path):
     metrics = _train("calculator", tmp_path, "--device", "aer")
     assert metrics["test_pairs"] == 500 and metrics["epochs"] == PROBLEMS["calculator"].epochs
-    assert metrics["test_mae"] <= calculator.TARGET_MAE
+    assert metrics["test_mae"] <= calculator.Settings().target_mae
     assert metrics["train_loss"][-1] < metrics["train_loss"][0]
     assert {"metrics.json", "loss.png", "predictions.png", "checkpoint.pt"} <= {p.name for p in tmp_path.iterdir()}
 
@@ -55,7 +56,7 @@ def test_hello_meets_its_targets_on_aer(tmp_path):
 def test_qaoa_finds_an_optimal_cut_on_every_graph_at_depth_3(tmp_path):
     metrics = _train("qaoa", tmp_path, "--device", "aer")
     deepest = [r for r in metrics["results"] if r["depth"] == 3]
-    assert len(deepest) == 1 + len(qaoa.NODES)
+    assert len(deepest) == 1 + len(qaoa.Settings().nodes)
     for r in deepest:
         bits = tuple(int(b) for b in r["most_probable_bitstring"])
         edges = [tuple(e) for e in r["edges"]]
@@ -91,12 +92,16 @@ def test_steps_to_tolerance_counts_the_first_step_within():
 
 # --- options of the problems --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "options", "message"), [
-    ("qaoa", ["--classical"], "no classical ablation"),
-    ("hello", ["--resume"], "writes no checkpoint"),
-    ("calculator", ["--data-root", "."], "drop --data-root"),
-    ("meta", ["--dry-run"], "--dry-run previews the image examples"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("qaoa", ["--classical"], "no classical ablation"),
+        ("hello", ["--resume"], "writes no checkpoint"),
+        ("calculator", ["--data-root", "."], "drop --data-root"),
+        ("meta", ["--dry-run"], "--dry-run previews the image examples"),
+    ],
+)
 def test_problem_options_that_mean_nothing_are_refused(tmp_path, capsys, name, options, message):
     assert main(["train", name, "--out", str(tmp_path), *options]) == 2
     captured = capsys.readouterr()
@@ -112,29 +117,59 @@ def test_calculator_resume_continues_to_the_same_result(tmp_path):
     assert a["train_loss"] == b["train_loss"] and a["test_mae"] == b["test_mae"]
 
 
+@pytest.mark.parametrize("name", ["calculator", "meta"])
+def test_resume_on_a_shot_profile_is_reproducible(tmp_path, name):
+    """The checkpoint carries the device's sampler state: a resumed shot-based run equals an uninterrupted one."""
+
+    def run(out, epochs, resume=False):
+        config = TrainConfig(
+            profile=load_profile("aer-shots").with_seed(3),
+            epochs=epochs,
+            seed=3,
+            batch_size=8,
+            out=out,
+            progress=False,
+            resume=resume,
+            settings=SMALL[name],
+        )
+        return PROBLEMS[name].run(config)
+
+    full = run(tmp_path / "full", 2)
+    run(tmp_path / "part", 1)
+    resumed = run(tmp_path / "part", 2, resume=True)
+    assert full["train_loss"] == resumed["train_loss"]
+    assert full.get("test_mae") == resumed.get("test_mae") and full.get("learned_steps") == resumed.get("learned_steps")
+    assert resumed["execution"]["primitive_jobs"] == full["execution"]["primitive_jobs"]  # counted across the resume
+
+
 # --- every example, briefly, on every local profile -----------------------------------------------------------
 
-@pytest.fixture
-def small_problems(monkeypatch):
-    """The problems' code paths at a fraction of their size."""
-    monkeypatch.setattr(qaoa, "NODES", (4,))
-    monkeypatch.setattr(qaoa, "DEPTHS", (1, 2))
-    monkeypatch.setattr(hello, "SHOT_SETTINGS", (None, 100))
-    monkeypatch.setattr(meta, "ITERATIONS", 2)
-    monkeypatch.setattr(meta, "MAX_STEPS", 3)
-    monkeypatch.setattr(calculator, "TRAIN_PAIRS", 40)
-    monkeypatch.setattr(calculator, "TEST_PAIRS", 20)
+# The problems' code paths at a fraction of their size: sizes are configuration (TrainConfig.settings)
+SMALL = {
+    "qaoa": qaoa.Settings(nodes=(4,), depths=(1, 2)),
+    "hello": hello.Settings(shot_settings=(None, 100)),
+    "meta": meta.Settings(iterations=2, max_steps=3),
+    "calculator": calculator.Settings(train_pairs=40, test_pairs=20),
+}
 
 
 @pytest.mark.parametrize("profile", LOCAL_PROFILES)
 @pytest.mark.parametrize("name", [*TASKS, *PROBLEMS])
-def test_every_example_runs_unchanged_on_every_local_profile(tmp_path, small_problems, name, profile):
-    config = TrainConfig(profile=load_profile(profile).with_seed(0), epochs=1, seed=0, batch_size=4, out=tmp_path,
-                         progress=False)
+def test_every_example_runs_unchanged_on_every_local_profile(tmp_path, name, profile):
+    config = TrainConfig(
+        profile=load_profile(profile).with_seed(0),
+        epochs=1,
+        seed=0,
+        batch_size=4,
+        out=tmp_path,
+        progress=False,
+        settings=SMALL.get(name),
+    )
     if name in TASKS:
         task = dataclasses.replace(get_task(name), train_per_class=2, test_per_class=1)
         metrics = train_task(task, config)
-        assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_images"] == len(task.classes)
+        assert metrics["test_images"] == len(task.classes) and len(metrics["train_loss"]) == 1
+        assert (metrics["test_accuracy"] * metrics["test_images"]).is_integer()
         expected = {"metrics.json", "loss.png", "predictions.png", "checkpoint.pt"}
     else:
         metrics = PROBLEMS[name].run(config)

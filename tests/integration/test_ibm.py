@@ -17,17 +17,20 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from bridge import QuantumLayer, backends, circuits
 from bridge.cost import preview_training
-from bridge.exceptions import ProfileError
+from bridge.examples import get_task
+from bridge.exceptions import BridgeError, ProfileError, WiresError
 from bridge.profiles import load_profile, parse_profile
-from bridge.qiskit_device import QiskitBatchDevice, WiresError
-from bridge.tasks import get_task
+from bridge.qiskit import QiskitBatchDevice
 from bridge.train import TrainConfig, train_task
 
 
 def _fake_profile(mode="job", options=""):
-    return parse_profile('description = "t"\ndevice = "bridge.qiskit"\ndiff_method = "device"\nshots = 512\n'
-                         'seed = 3\n[qiskit]\nbackend = "fake"\nseed_transpiler = 1\nretry_backoff = 0.0\n'
-                         f'[ibm]\nbackend = "fake_manila"\nmode = "{mode}"\n{options}', name="fake")
+    return parse_profile(
+        'description = "t"\ndevice = "bridge.qiskit"\ndiff_method = "device"\nshots = 512\n'
+        'seed = 3\n[qiskit]\nbackend = "fake"\nseed_transpiler = 1\nretry_backoff = 0.0\n'
+        f'[ibm]\nbackend = "fake_manila"\nmode = "{mode}"\n{options}',
+        name="fake",
+    )
 
 
 def _step(layer, batch=2):
@@ -45,21 +48,23 @@ def test_each_execution_mode_runs_a_training_step_in_two_jobs(mode, kind):
     assert isinstance(dev.runtime_mode(), kind) and dev.runtime_mode() is dev.runtime_mode()
     totals, grad = _step(layer)
     assert totals["primitive_jobs"] == 2 and torch.isfinite(grad).all()
-    primitive = dev._estimator.factory(7)
+    primitive = dev._runner._estimator.factory(7)
     assert isinstance(primitive, EstimatorV2) and primitive.backend() is dev.backend
     assert primitive.mode is (None if mode == "job" else dev.runtime_mode())
     dev.close()
 
 
 def test_runtime_options_reach_the_primitives():
-    options = ('[ibm.options]\nresilience_level = 2\ndefault_shots = 333\n'
-               'dynamical_decoupling = { enable = true, sequence_type = "XY4" }\ntwirling = { enable_gates = true }\n')
+    options = (
+        "[ibm.options]\nresilience_level = 2\ndefault_shots = 333\n"
+        'dynamical_decoupling = { enable = true, sequence_type = "XY4" }\ntwirling = { enable_gates = true }\n'
+    )
     dev = QiskitBatchDevice(2, profile=_fake_profile(options=options))
-    estimator = EstimatorV2(mode=dev.runtime_mode(), options=dev._options(11, estimator=True))
+    estimator = EstimatorV2(mode=dev.runtime_mode(), options=dev._runner.options(11, estimator=True))
     assert estimator.options.resilience_level == 2 and estimator.options.default_shots == 333
     assert estimator.options.dynamical_decoupling.sequence_type == "XY4" and estimator.options.twirling.enable_gates
     assert estimator.options.simulator.seed_simulator == 11  # local mode: each job's seed
-    sampler = dev._sampler_factory()(12)
+    sampler = dev._runner._sampler_factory()(12)
     assert isinstance(sampler, SamplerV2) and sampler.options.dynamical_decoupling.enable
     assert sampler.options.default_shots == 333 and sampler.options.simulator.seed_simulator == 12
     assert not hasattr(sampler.options, "resilience_level")  # estimator-only options are left out
@@ -78,13 +83,17 @@ def _small(per_class=3):
 
 def test_mnist01_epoch_on_ibm_fake_manila_matches_the_dry_run_exactly(tmp_path):
     """Runtime primitives in local mode; two jobs per training step; the preview predicts every count."""
-    config = TrainConfig(profile=load_profile("ibm-fake-manila"), epochs=1, seed=0, batch_size=2, out=tmp_path,
-                         progress=False)
+    config = TrainConfig(
+        profile=load_profile("ibm-fake-manila"), epochs=1, seed=0, batch_size=2, out=tmp_path, progress=False
+    )
     preview = preview_training(_small(), config)
     metrics = train_task(_small(), config)
     executed = metrics["execution"]
     assert (preview.total.jobs, preview.total.pub_rows, preview.total.shots) == (
-        executed["primitive_jobs"], executed["pub_rows"], executed["circuit_shots"])
+        executed["primitive_jobs"],
+        executed["pub_rows"],
+        executed["circuit_shots"],
+    )
     steps = preview.steps_per_epoch
     assert steps == 3 and preview.epoch.jobs == 2 * steps  # forward + backward per step
     assert preview.step.pub_rows == 2 * (1 + 2) and preview.step.shots == preview.step.pub_rows * 1024
@@ -142,10 +151,10 @@ def test_runtime_jobs_that_fail_first_are_retried(monkeypatch):
     assert flaky.count() == 5  # 2 failed + 2 good calls happened before this one
 
 
-def test_a_circuit_wider_than_the_backend_is_a_profile_error():
+def test_a_circuit_wider_than_the_backend_is_a_user_error():
     with pytest.raises(WiresError, match=r"6 wires do not fit on backend fake_manila \(5 qubits\); use fewer"):
         QuantumLayer(circuits.angle_entangling(6, 1), profile="ibm-fake-manila")
-    assert issubclass(WiresError, ProfileError)
+    assert issubclass(WiresError, BridgeError)  # the CLI's exit 2; a device error, not a profile's
 
 
 def test_fake_device_variants_by_name():
@@ -160,12 +169,53 @@ def test_fake_device_variants_by_name():
 
 def _cli(*args):
     env = os.environ.copy()
-    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_unknown_fake_device_exits_2_without_traceback(tmp_path):
-    result = _cli("train", "mnist01", "--device", "ibm-fake-manila:atlantis", "--epochs", "1", "--out",
-                  str(tmp_path))
+    result = _cli("train", "mnist01", "--device", "ibm-fake-manila:atlantis", "--epochs", "1", "--out", str(tmp_path))
     assert result.returncode == 2 and "unknown fake IBM backend 'atlantis'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _ClosingSpy:
+    """Counts closes of runtime Batches and Sessions (class-level, so every instance is seen)."""
+
+    def __init__(self, monkeypatch):
+        self.closed = []
+        for kind in (Batch, Session):
+            original = kind.close
+
+            def close(mode, _original=original):
+                self.closed.append(type(mode).__name__)
+                return _original(mode)
+
+            monkeypatch.setattr(kind, "close", close)
+
+
+@pytest.mark.parametrize("mode", ["batch", "session"])
+@pytest.mark.parametrize("ending", ["success", "failure", "interrupt"])
+def test_training_closes_the_runtime_batch_or_session_it_opened(tmp_path, monkeypatch, mode, ending):
+    spy = _ClosingSpy(monkeypatch)
+    profile = _fake_profile(mode)
+    profile = dataclasses.replace(profile, qiskit=dataclasses.replace(profile.qiskit, retries=0))
+    if ending == "failure":
+        monkeypatch.setattr(backends, "qiskit_backend", lambda prof, wires: FlakyManila(failures=10**6))
+    if ending == "interrupt":
+        from bridge.qiskit import QiskitBatchDevice
+
+        original = QiskitBatchDevice.compute_vjp
+
+        def interrupted(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            raise KeyboardInterrupt  # Ctrl-C a second time: at once, mid-step
+
+        monkeypatch.setattr(QiskitBatchDevice, "compute_vjp", interrupted)
+    config = TrainConfig(profile=profile, epochs=1, seed=0, batch_size=2, out=tmp_path, progress=False)
+    expected = {"success": None, "failure": Exception, "interrupt": KeyboardInterrupt}[ending]
+    if expected is None:
+        train_task(_small(2), config)
+    else:
+        with pytest.raises(expected):
+            train_task(_small(2), config)
+    assert spy.closed == [mode.capitalize()]

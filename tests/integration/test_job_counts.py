@@ -16,11 +16,19 @@ from qiskit_ibm_runtime import SamplerV2 as RuntimeSampler
 
 from bridge import QuantumLayer, circuits
 
-SPIED = {"AerSimulator.run": (AerSimulator, "run"), "aer SamplerV2.run": (AerSampler, "run"),
-         "runtime EstimatorV2.run": (RuntimeEstimator, "run"), "runtime SamplerV2.run": (RuntimeSampler, "run")}
+SPIED = {
+    "AerSimulator.run": (AerSimulator, "run"),
+    "aer SamplerV2.run": (AerSampler, "run"),
+    "runtime EstimatorV2.run": (RuntimeEstimator, "run"),
+    "runtime SamplerV2.run": (RuntimeSampler, "run"),
+}
 # where each profile's primitive jobs are submitted
-SUBMITTED_BY = {"aer": "AerSimulator.run", "aer-shots": "aer SamplerV2.run", "aer-noisy": "aer SamplerV2.run",
-                "ibm-fake-manila": "runtime EstimatorV2.run"}
+SUBMITTED_BY = {
+    "aer": "AerSimulator.run",
+    "aer-shots": "aer SamplerV2.run",
+    "aer-noisy": "aer SamplerV2.run",
+    "ibm-fake-manila": "runtime EstimatorV2.run",
+}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import torch
 from pennylane.exceptions import DeviceError
 
 from bridge import QuantumLayer, circuits
-from bridge.qiskit_device import QiskitBatchDevice
+from bridge.qiskit import QiskitBatchDevice
 
 EXACT = 1e-10
 K_SIGMA = 5.0
@@ -22,8 +22,12 @@ def _mixed(x, w):
     qml.StronglyEntanglingLayers(w, wires=range(4))
     qml.CRX(w[0, 0, 0], wires=[0, 2])  # decomposed by the device (see structure.DECOMPOSED_GATES)
     qml.IsingZZ(0.5 * w[0, 1, 1], wires=[1, 3])
-    return [qml.expval(qml.PauliZ(0)), qml.expval(qml.PauliX(1) @ qml.PauliY(3)), qml.var(qml.PauliX(0) @ qml.PauliY(2)),
-            qml.expval(qml.Hamiltonian([0.3, -1.2], [qml.PauliZ(1), qml.PauliX(2)]))]
+    return [
+        qml.expval(qml.PauliZ(0)),
+        qml.expval(qml.PauliX(1) @ qml.PauliY(3)),
+        qml.var(qml.PauliX(0) @ qml.PauliY(2)),
+        qml.expval(qml.Hamiltonian([0.3, -1.2], [qml.PauliZ(1), qml.PauliX(2)])),
+    ]
 
 
 def _z_after(gate):
@@ -78,8 +82,12 @@ def test_other_measurements_and_wire_labels_exact():
         qml.RY(t, wires=7)
         qml.CNOT(wires=["a", "z"])
         qml.QubitUnitary(np.array([[0, 1], [1, 0]]), wires="z")
-        return (qml.probs(wires=["z", "a"]), qml.state(), qml.expval(qml.Hermitian(np.diag([1.0, 3.0]), wires=7)),
-                qml.var(qml.PauliY(7)))
+        return (
+            qml.probs(wires=["z", "a"]),
+            qml.state(),
+            qml.expval(qml.Hermitian(np.diag([1.0, 3.0]), wires=7)),
+            qml.var(qml.PauliY(7)),
+        )
 
     for ours, want in zip(qml.QNode(f, dev)(0.4), qml.QNode(f, ref)(0.4), strict=True):
         np.testing.assert_allclose(ours, want, atol=EXACT)
@@ -125,12 +133,12 @@ def test_structures_are_compiled_once_and_the_cache_is_bounded():
     qnode = qml.QNode(_z_after(lambda t: qml.RX(t, 0)), dev)
     for t in (0.1, 0.2, 0.3):
         qnode(t)
-    assert dev.cache_stats == {"hits": 2, "misses": 1}
+    assert dev.compiler.stats == {"hits": 2, "misses": 1}
     for wire in (0, 1):  # two more structures: the first one is evicted
         qml.QNode(_z_after(lambda t, w=wire: qml.RY(t, w)), dev)(0.5)
-    assert dev.cache_stats["misses"] == 3 and dev.cache_len() == 2
+    assert dev.compiler.stats["misses"] == 3 and len(dev.compiler) == 2
     qnode(0.4)  # evicted: compiled again
-    assert dev.cache_stats["misses"] == 4
+    assert dev.compiler.stats["misses"] == 4
 
 
 def test_shots_are_seeded_reproducible_and_within_shot_noise():
@@ -177,6 +185,7 @@ def test_runtime_primitives_on_a_fake_backend_in_local_mode():
     from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
     dev = QiskitBatchDevice(2, backend=FakeManilaV2(), seed_transpiler=1)
+
     def f(t):
         qml.RY(t, 0)
         qml.CNOT([0, 1])
@@ -192,8 +201,11 @@ def test_runtime_primitives_on_a_fake_backend_in_local_mode():
 def test_exact_mode_is_refused_on_noisy_backends():
     layer_dev = QuantumLayer(circuits.textbook_hry(), profile="aer-noisy").qlayer.qnode.device
     q = qml.set_shots(qml.QNode(_z_after(lambda: qml.Hadamard(0)), layer_dev), shots=None)
-    with pytest.raises(DeviceError, match=r"on profile 'aer-noisy' \(backend aer_simulator_from\(fake_manila\)\) "
-                                          r"has no exact mode: .*set shots"):
+    with pytest.raises(
+        DeviceError,
+        match=r"on profile 'aer-noisy' \(backend aer_simulator_from\(fake_manila\)\) "
+        r"has no exact mode: .*set shots",
+    ):
         q()
 
 

@@ -17,9 +17,9 @@ from qiskit_aer import AerSimulator
 
 from bridge import backends
 from bridge.checkpoints import load_checkpoint
+from bridge.examples import get_task
 from bridge.exceptions import ExecutionError
 from bridge.profiles import load_profile
-from bridge.tasks import get_task
 from bridge.train import CHECKPOINT, TrainConfig, train_task
 
 COMPARED = ("train_loss", "train_accuracy", "test_accuracy")
@@ -75,8 +75,11 @@ def test_a_backend_that_keeps_failing_stops_with_the_job_error_and_keeps_the_che
     # 3 steps per epoch, 2 jobs per step: calls 0-5 are epoch 1; every call from 8 on fails
     flaky = FlakyAer(lambda call: call >= 8)
     monkeypatch.setattr(backends, "qiskit_backend", lambda prof, wires: flaky)
-    with pytest.raises(ExecutionError, match=r"bridge.qiskit job on aer_simulator\S* \S+ failed after 3 attempt\(s\): "
-                                             r"JobError: .*Insufficient memory"):
+    with pytest.raises(
+        ExecutionError,
+        match=r"bridge.qiskit job on aer_simulator\S* \S+ failed after 3 attempt\(s\): "
+        r"JobError: .*Insufficient memory",
+    ):
         train_task(_small(), _config(tmp_path, epochs=3))
     state = load_checkpoint(tmp_path / CHECKPOINT)
     assert state["progress"]["epoch"] == 1 and state["progress"]["step"] == 0
@@ -109,8 +112,25 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
 
 # ------------------------------------------------------------------ a real process, killed or interrupted
 def _cli(out, *extra):
-    return [sys.executable, "-m", "bridge", "train", "mnist01", "--device", "default", "--epochs", "3", "--seed",
-            "2", "--batch-size", "2", "--no-progress", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "bridge",
+        "train",
+        "mnist01",
+        "--device",
+        "default",
+        "--epochs",
+        "3",
+        "--seed",
+        "2",
+        "--batch-size",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _checkpoint_progress(path):
@@ -153,8 +173,9 @@ def uninterrupted(tmp_path_factory):
 
 
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, uninterrupted):
-    code, _, reads = _run_until(tmp_path, lambda p: p["epoch"] == 1 and p["step"] >= 10, signal.SIGKILL,
-                                "--checkpoint-every", "5")
+    code, _, reads = _run_until(
+        tmp_path, lambda p: p["epoch"] == 1 and p["step"] >= 10, signal.SIGKILL, "--checkpoint-every", "5"
+    )
     assert code == -signal.SIGKILL and reads > 0
     progress = _checkpoint_progress(tmp_path / CHECKPOINT)  # whole: torch.load succeeds
     assert progress["epoch"] == 1 and progress["step"] >= 10 and not (tmp_path / "metrics.json").exists()
@@ -190,10 +211,13 @@ def test_failing_backend_exits_1_from_the_cli_with_the_job_error(tmp_path):
         " '--no-progress']))\n"
     )
     profile = tmp_path / "fast-retry.toml"
-    profile.write_text('description = "aer, fast retries"\ndevice = "bridge.qiskit"\ndiff_method = "device"\n'
-                       '[qiskit]\nretries = 1\nretry_backoff = 0.0\n')
-    code = script.format(tests=os.path.dirname(os.path.dirname(__file__)), profile=str(profile),
-                         out=str(tmp_path / "o"))
+    profile.write_text(
+        'description = "aer, fast retries"\ndevice = "bridge.qiskit"\ndiff_method = "device"\n'
+        "[qiskit]\nretries = 1\nretry_backoff = 0.0\n"
+    )
+    code = script.format(
+        tests=os.path.dirname(os.path.dirname(__file__)), profile=str(profile), out=str(tmp_path / "o")
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     assert "failed after 2 attempt(s)" in result.stderr and "The last checkpoint is intact" in result.stderr

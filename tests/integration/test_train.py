@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bridge.cli import main
+from bridge.examples import get_task
 from bridge.profiles import load_profile
-from bridge.tasks import get_task
 from bridge.train import TrainConfig, train_task
 
 OUTPUTS = {"metrics.json", "loss.png", "predictions.png", "checkpoint.pt"}
@@ -55,8 +55,9 @@ def test_short_training_on_aer_follows_default_qubit_exactly(tmp_path):
     task = _small()
     runs = {}
     for name in ("default", "aer"):
-        config = TrainConfig(profile=load_profile(name), epochs=1, seed=5, batch_size=2, out=tmp_path / name,
-                             progress=False)
+        config = TrainConfig(
+            profile=load_profile(name), epochs=1, seed=5, batch_size=2, out=tmp_path / name, progress=False
+        )
         runs[name] = train_task(task, config)
     assert runs["aer"]["train_loss"] == pytest.approx(runs["default"]["train_loss"], abs=1e-6)
     assert runs["aer"]["test_accuracy"] == runs["default"]["test_accuracy"]
@@ -64,8 +65,9 @@ def test_short_training_on_aer_follows_default_qubit_exactly(tmp_path):
 
 def test_short_training_on_a_fake_ibm_backend(tmp_path):
     task = _small(per_class=3)
-    config = TrainConfig(profile=load_profile("aer-noisy"), epochs=1, seed=0, batch_size=3, out=tmp_path,
-                         progress=False)
+    config = TrainConfig(
+        profile=load_profile("aer-noisy"), epochs=1, seed=0, batch_size=3, out=tmp_path, progress=False
+    )
     metrics = train_task(task, config)
     assert metrics["device"] == "bridge.qiskit" and metrics["shots"] == 1024
     assert OUTPUTS <= {p.name for p in tmp_path.iterdir()}
@@ -83,8 +85,9 @@ def test_main_job_defaults_reach_the_target_on_aer(tmp_path, profile):
 @pytest.mark.parametrize("name", ["mnist37", "mnist3", "mnist10", "fashion"])
 def test_each_image_example_trains_briefly_and_writes_its_files(tmp_path, name, classical):
     task = dataclasses.replace(get_task(name), train_per_class=4, test_per_class=4)
-    config = TrainConfig(profile=load_profile("aer"), epochs=1, seed=0, batch_size=4, out=tmp_path, progress=False,
-                         classical=classical)
+    config = TrainConfig(
+        profile=load_profile("aer"), epochs=1, seed=0, batch_size=4, out=tmp_path, progress=False, classical=classical
+    )
     metrics = train_task(task, config)
     assert OUTPUTS <= {p.name for p in tmp_path.iterdir()}
     assert metrics["classical"] is classical and metrics["test_images"] == 4 * len(task.classes)

@@ -91,8 +91,11 @@ def test_explicit_shots_override_the_profile(profile):
 
 
 def test_a_profile_of_another_device_is_refused_by_bridge_qiskit():
-    with pytest.raises(bridge.ProfileError, match=r"profile 'default' runs on default.qubit, not bridge.qiskit; "
-                                                  r"build it with bridge.device\('default', wires\)"):
+    with pytest.raises(
+        bridge.ProfileError,
+        match=r"profile 'default' runs on default.qubit, not bridge.qiskit; "
+        r"build it with bridge.device\('default', wires\)",
+    ):
         qml.device("bridge.qiskit", wires=1, profile="default")
 
 
@@ -154,8 +157,11 @@ def test_methods_the_device_cannot_serve_are_refused(diff_method, tmp_path):
         qml.QNode(_rx, dev, diff_method=diff_method)
     path = tmp_path / "mine.toml"
     path.write_text(f'description = "x"\ndevice = "bridge.qiskit"\ndiff_method = "{diff_method}"\n')
-    with pytest.raises(bridge.ProfileError, match=rf"does not support diff_method '{diff_method}'.*Use \"device\", "
-                                                  r"\"best\" or \"parameter-shift\".*\"finite-diff\" / \"spsa\""):
+    with pytest.raises(
+        bridge.ProfileError,
+        match=rf"does not support diff_method '{diff_method}'.*Use \"device\", "
+        r"\"best\" or \"parameter-shift\".*\"finite-diff\" / \"spsa\"",
+    ):
         load_profile(path)
 
 
@@ -174,8 +180,9 @@ def test_what_the_device_rule_cannot_cover_falls_back_to_pennylanes_transform(di
     y = qml.QNode(_weighted_hamiltonian, dev, diff_method=diff_method)(x, c)
     gx, gc = torch.autograd.grad(y, (x, c))
     torch.testing.assert_close(gx, -0.7 * torch.sin(x), atol=EXACT, rtol=0)
-    torch.testing.assert_close(gc, torch.stack([torch.cos(x), torch.sin(torch.tensor(0.3, dtype=torch.float64))]),
-                               atol=EXACT, rtol=0)
+    torch.testing.assert_close(
+        gc, torch.stack([torch.cos(x), torch.sin(torch.tensor(0.3, dtype=torch.float64))]), atol=EXACT, rtol=0
+    )
     with pytest.raises(DeviceError, match="differentiates gate angles only.*LinearCombination"):
         torch.autograd.grad(qml.QNode(_weighted_hamiltonian, dev, diff_method="device")(x, c), (x, c))
 
@@ -210,8 +217,11 @@ def _state():
     qml.CNOT(wires=[0, 1])
 
 
-@pytest.mark.parametrize("obs", [qml.Z(0) + qml.Z(1), 0.5 * qml.X(0) + qml.Z(1) - 0.3 * qml.X(0) @ qml.Z(1),
-                                 qml.X(0) + qml.Z(0)], ids=["commuting", "with-coefficients", "non-commuting"])
+@pytest.mark.parametrize(
+    "obs",
+    [qml.Z(0) + qml.Z(1), 0.5 * qml.X(0) + qml.Z(1) - 0.3 * qml.X(0) @ qml.Z(1), qml.X(0) + qml.Z(0)],
+    ids=["commuting", "with-coefficients", "non-commuting"],
+)
 def test_variance_of_a_sum_with_shots(obs):
     shots = 20_000
     dev = qml.device("bridge.qiskit", wires=2, profile="aer-shots")
@@ -228,17 +238,27 @@ def _gate_cases():
     """Every parametric gate of PennyLane's gate set (and templates) with a batched first angle."""
     fixed = {"wires3": [0, 1, 2]}
     cases = {
-        "RX": lambda a: qml.RX(a, 0), "RY": lambda a: qml.RY(a, 0), "RZ": lambda a: qml.RZ(a, 0),
-        "PhaseShift": lambda a: qml.PhaseShift(a, 0), "U1": lambda a: qml.U1(a, 0),
-        "U2": lambda a: qml.U2(a, 0.3, 0), "U3": lambda a: qml.U3(a, 0.3, -0.2, 0),
+        "RX": lambda a: qml.RX(a, 0),
+        "RY": lambda a: qml.RY(a, 0),
+        "RZ": lambda a: qml.RZ(a, 0),
+        "PhaseShift": lambda a: qml.PhaseShift(a, 0),
+        "U1": lambda a: qml.U1(a, 0),
+        "U2": lambda a: qml.U2(a, 0.3, 0),
+        "U3": lambda a: qml.U3(a, 0.3, -0.2, 0),
         "Rot": lambda a: qml.Rot(a, 0.3, -0.2, 0),
-        "MultiRZ": lambda a: qml.MultiRZ(a, fixed["wires3"]), "PCPhase": lambda a: qml.PCPhase(a, 2, [0, 1]),
+        "MultiRZ": lambda a: qml.MultiRZ(a, fixed["wires3"]),
+        "PCPhase": lambda a: qml.PCPhase(a, 2, [0, 1]),
         "PauliRot": lambda a: qml.PauliRot(a, "XYZ", fixed["wires3"]),
-        "IsingXX": lambda a: qml.IsingXX(a, [0, 1]), "IsingYY": lambda a: qml.IsingYY(a, [0, 1]),
-        "IsingZZ": lambda a: qml.IsingZZ(a, [0, 1]), "IsingXY": lambda a: qml.IsingXY(a, [0, 1]),
-        "PSWAP": lambda a: qml.PSWAP(a, [0, 1]), "CRX": lambda a: qml.CRX(a, [0, 1]),
-        "CRY": lambda a: qml.CRY(a, [0, 1]), "CRZ": lambda a: qml.CRZ(a, [0, 1]),
-        "CRot": lambda a: qml.CRot(a, 0.3, -0.2, [0, 1]), "CPhase": lambda a: qml.CPhase(a, [0, 1]),
+        "IsingXX": lambda a: qml.IsingXX(a, [0, 1]),
+        "IsingYY": lambda a: qml.IsingYY(a, [0, 1]),
+        "IsingZZ": lambda a: qml.IsingZZ(a, [0, 1]),
+        "IsingXY": lambda a: qml.IsingXY(a, [0, 1]),
+        "PSWAP": lambda a: qml.PSWAP(a, [0, 1]),
+        "CRX": lambda a: qml.CRX(a, [0, 1]),
+        "CRY": lambda a: qml.CRY(a, [0, 1]),
+        "CRZ": lambda a: qml.CRZ(a, [0, 1]),
+        "CRot": lambda a: qml.CRot(a, 0.3, -0.2, [0, 1]),
+        "CPhase": lambda a: qml.CPhase(a, [0, 1]),
         "CPhaseShift00": lambda a: qml.CPhaseShift00(a, [0, 1]),
         "CPhaseShift01": lambda a: qml.CPhaseShift01(a, [0, 1]),
         "CPhaseShift10": lambda a: qml.CPhaseShift10(a, [0, 1]),
@@ -251,7 +271,8 @@ def _gate_cases():
         "DoubleExcitation": lambda a: qml.DoubleExcitation(a, [0, 1, 2, 3]),
         "AngleEmbedding": lambda a: qml.AngleEmbedding(qml.math.stack([a, 2 * a], -1), [0, 1]),
         "IQPEmbedding": lambda a: qml.IQPEmbedding(qml.math.stack([a, 0.5 * a, -a], -1), [0, 1, 2]),
-        "adjoint(RX)": lambda a: qml.adjoint(qml.RX(a, 0)), "ctrl(RY)": lambda a: qml.ctrl(qml.RY(a, 1), 0),
+        "adjoint(RX)": lambda a: qml.adjoint(qml.RX(a, 0)),
+        "ctrl(RY)": lambda a: qml.ctrl(qml.RY(a, 1), 0),
     }
     return cases
 
@@ -267,8 +288,12 @@ def _gate_circuit(name):
         qml.PauliX(3)
         qml.RX(0.5 * inputs[..., 0], 3)  # a second use of the input (PennyLane's parameter-shift crashes when a
         GATES[name](inputs[..., 0])  # tape's only trainable angle is a GlobalPhase: an upstream bug, not routed)
-        return [qml.expval(qml.PauliZ(0) @ qml.PauliX(1)), qml.expval(qml.PauliY(1)), qml.expval(qml.PauliZ(2)),
-                qml.expval(qml.PauliX(3) @ qml.PauliY(0))]
+        return [
+            qml.expval(qml.PauliZ(0) @ qml.PauliX(1)),
+            qml.expval(qml.PauliY(1)),
+            qml.expval(qml.PauliZ(2)),
+            qml.expval(qml.PauliX(3) @ qml.PauliY(0)),
+        ]
 
     return f
 
@@ -301,8 +326,9 @@ def test_multirz_batch_through_a_layer(profile):
 
     layer = QuantumLayer(qfunc, weight_shapes={}, n_wires=2, n_inputs=1, profile=profile)
     x = torch.tensor([[0.1], [0.5], [1.0], [2.0]], dtype=torch.float64)
-    torch.testing.assert_close(layer(x), torch.stack([torch.cos(x[:, 0]), torch.ones(4, dtype=torch.float64)], -1),
-                               atol=1e-7, rtol=0)
+    torch.testing.assert_close(
+        layer(x), torch.stack([torch.cos(x[:, 0]), torch.ones(4, dtype=torch.float64)], -1), atol=1e-7, rtol=0
+    )
 
 
 # ------------------------------------------------------------------ 6. layers from QNodes and functions, pickled
@@ -326,8 +352,9 @@ def test_a_layer_from_a_users_qnode_keeps_its_device_diff_method_and_shots():
 
 
 def test_a_layer_from_a_quantum_function_infers_its_outputs():
-    layer = QuantumLayer(_probs_and_expval, weight_shapes={"weights": (1, 2)}, n_wires=2, n_inputs=2,
-                         profile="default").double()
+    layer = QuantumLayer(
+        _probs_and_expval, weight_shapes={"weights": (1, 2)}, n_wires=2, n_inputs=2, profile="default"
+    ).double()
     assert layer.n_outputs == 5
     x = torch.rand(4, 2, dtype=torch.float64)
     want = qml.QNode(_probs_and_expval, qml.device("default.qubit", wires=2))(x, layer.qlayer.weights)
@@ -343,8 +370,7 @@ def test_a_tuple_of_measurements_is_not_scrambled():
     """TorchLayer stacks a tuple on a new first axis; the layer's contract is (batch, outputs) in order."""
     layer = QuantumLayer(_tuple_output, weight_shapes={}, n_wires=1, profile="default")
     x = torch.tensor([[0.2], [0.9], [1.5]], dtype=torch.float64)
-    torch.testing.assert_close(layer(x), torch.stack([torch.cos(x[:, 0]), torch.sin(x[:, 0])], -1), atol=1e-7,
-                               rtol=0)
+    torch.testing.assert_close(layer(x), torch.stack([torch.cos(x[:, 0]), torch.sin(x[:, 0])], -1), atol=1e-7, rtol=0)
 
 
 class _Model(torch.nn.Module):
@@ -371,8 +397,7 @@ def test_a_whole_model_round_trips_through_torch_save_and_deepcopy(profile):
     for other in (loaded, copied):
         torch.testing.assert_close(other(x), y, atol=0, rtol=0)
         assert dict(other.named_parameters()).keys() == dict(model.named_parameters()).keys()
-        assert all(p.data_ptr() != q.data_ptr() for p, q in zip(other.parameters(), model.parameters(),
-                                                                strict=True))
+        assert all(p.data_ptr() != q.data_ptr() for p, q in zip(other.parameters(), model.parameters(), strict=True))
     loss = copied(x).sum()
     loss.backward()
     assert copied.quantum.qlayer.weights.grad is not None and model.quantum.qlayer.weights.grad is None
@@ -421,8 +446,9 @@ def test_a_users_torch_layer_on_bridge_qiskit_equals_default_qubit():
     """The user's own path, no QuantumLayer: qml.qnn.TorchLayer over a QNode on bridge.qiskit."""
     dev = qml.device("bridge.qiskit", wires=2, profile="aer")
     layer = qml.qnn.TorchLayer(qml.QNode(_two_expvals, dev), {"weights": (1, 2)}).double()
-    ref = qml.qnn.TorchLayer(qml.QNode(_two_expvals, qml.device("default.qubit", wires=2)),
-                             {"weights": (1, 2)}).double()
+    ref = qml.qnn.TorchLayer(
+        qml.QNode(_two_expvals, qml.device("default.qubit", wires=2)), {"weights": (1, 2)}
+    ).double()
     ref.load_state_dict(layer.state_dict())
     x = torch.rand(3, 2, dtype=torch.float64)
     torch.testing.assert_close(layer(x), ref(x), atol=EXACT, rtol=0)

@@ -16,14 +16,21 @@ def all_pairs(axes: Mapping[str, Sequence[Any]], seed: int = 0, candidates: int 
     that it covers as many still-uncovered pairs as possible.
     """
     names = list(axes)
-    uncovered = {((a, i), (b, j)) for a, b in itertools.combinations(names, 2)
-                 for i in range(len(axes[a])) for j in range(len(axes[b]))}
+    uncovered = {
+        ((a, i), (b, j))
+        for a, b in itertools.combinations(names, 2)
+        for i in range(len(axes[a]))
+        for j in range(len(axes[b]))
+    }
     rng = random.Random(seed)
     cases: list[dict[str, int]] = []
 
     def gain(case: dict[str, int]) -> int:
-        return sum(((a, case[a]), (b, case[b])) in uncovered for a, b in itertools.combinations(names, 2)
-                   if a in case and b in case)
+        return sum(
+            ((a, case[a]), (b, case[b])) in uncovered
+            for a, b in itertools.combinations(names, 2)
+            if a in case and b in case
+        )
 
     while uncovered:
         best, best_gain = None, -1
@@ -32,8 +39,7 @@ def all_pairs(axes: Mapping[str, Sequence[Any]], seed: int = 0, candidates: int 
             case = {first: fi, second: si}
             for name in rng.sample(names, len(names)):
                 if name not in case:
-                    case[name] = max(range(len(axes[name])), key=lambda v, n=name: (gain({**case, n: v}),
-                                                                                     rng.random()))
+                    case[name] = max(range(len(axes[name])), key=lambda v, n=name: (gain({**case, n: v}), rng.random()))
             g = gain(case)
             if g > best_gain:
                 best, best_gain = case, g

@@ -52,8 +52,14 @@ def test_a_checkpoint_that_is_not_a_dictionary_is_refused(tmp_path):
 def test_plain_data_round_trips(tmp_path):
     import numpy as np
 
-    state = {"model": {"w": torch.arange(3.0)}, "torch_rng": torch.get_rng_state(), "history": {"loss": [0.5]},
-             "device_rngs": [np.random.default_rng(1).bit_generator.state], "epoch": 2, "profile": "aer"}
+    state = {
+        "model": {"w": torch.arange(3.0)},
+        "torch_rng": torch.get_rng_state(),
+        "history": {"loss": [0.5]},
+        "device_rngs": [np.random.default_rng(1).bit_generator.state],
+        "epoch": 2,
+        "profile": "aer",
+    }
     save_checkpoint(state, tmp_path / "c.pt")
     loaded = load_checkpoint(tmp_path / "c.pt")
     assert loaded["device_rngs"] == state["device_rngs"] and torch.equal(loaded["model"]["w"], state["model"]["w"])

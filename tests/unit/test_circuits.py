@@ -30,8 +30,9 @@ def _qiskit_zz_expectations(x, w, reps):
     fmap = zz_feature_map(n, reps=2, entanglement="full")
     ansatz = real_amplitudes(n, reps=reps)
     circuit = fmap.compose(ansatz)
-    bound = circuit.assign_parameters(dict(zip(fmap.parameters, x, strict=True)) |
-                                      dict(zip(ansatz.parameters, w.reshape(-1), strict=True)))
+    bound = circuit.assign_parameters(
+        dict(zip(fmap.parameters, x, strict=True)) | dict(zip(ansatz.parameters, w.reshape(-1), strict=True))
+    )
     return Statevector(bound).expectation_value(SparsePauliOp("Z" * n)).real
 
 

@@ -17,14 +17,27 @@ from bridge.exceptions import InputError, ProfileError
 from bridge.profiles import Profile, parse_profile
 
 TOP_KEYS = ["description", "device", "diff_method", "shots", "seed", "qiskit", "ibm", "shot", "backend"]
-QISKIT_KEYS = ["method", "backend", "noise_backend", "optimization_level", "seed_transpiler", "retries",
-               "retry_backoff", "job_timeout", "methd"]
+QISKIT_KEYS = [
+    "method",
+    "backend",
+    "noise_backend",
+    "optimization_level",
+    "seed_transpiler",
+    "retries",
+    "retry_backoff",
+    "job_timeout",
+    "methd",
+]
 DEVICES = ["default.qubit", "lightning.qubit", "qiskit.aer", "qiskit.remote", "bridge.qiskit", "nope.device"]
 
 scalars = st.one_of(
-    st.integers(-5, 5000), st.floats(allow_nan=False, allow_infinity=False, width=32), st.booleans(),
-    st.sampled_from(DEVICES + ["statevector", "automatic", "aer", "ibm", "FakeManilaV2", "device",
-                               "parameter-shift", "backprop", "x"]),
+    st.integers(-5, 5000),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.sampled_from(
+        DEVICES
+        + ["statevector", "automatic", "aer", "ibm", "FakeManilaV2", "device", "parameter-shift", "backprop", "x"]
+    ),
     st.text(max_size=8),
 )
 
@@ -42,8 +55,9 @@ def _toml_value(value):
 @st.composite
 def profile_texts(draw):
     lines = []
-    top = draw(st.dictionaries(st.sampled_from([k for k in TOP_KEYS if k not in ("qiskit", "ibm")]), scalars,
-                               max_size=6))
+    top = draw(
+        st.dictionaries(st.sampled_from([k for k in TOP_KEYS if k not in ("qiskit", "ibm")]), scalars, max_size=6)
+    )
     for key, value in top.items():
         lines.append(f"{key} = {_toml_value(value)}")
     for table, keys in (("qiskit", QISKIT_KEYS), ("ibm", ["backend", "channel", "instance", "token"])):

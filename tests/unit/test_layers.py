@@ -21,12 +21,15 @@ def _backprop_reference(spec, inputs, weights):
     return torch.stack(list(qnode(inputs, weights)), dim=-1)
 
 
-@pytest.mark.parametrize(("spec", "batch"), [
-    (circuits.textbook_hry(), 5),
-    (circuits.angle_entangling(4, 2), 3),
-    (circuits.angle_entangling(3, 1, n_outputs=1), 2),
-    (circuits.zz_real_amplitudes(2, 2), 4),
-])
+@pytest.mark.parametrize(
+    ("spec", "batch"),
+    [
+        (circuits.textbook_hry(), 5),
+        (circuits.angle_entangling(4, 2), 3),
+        (circuits.angle_entangling(3, 1, n_outputs=1), 2),
+        (circuits.zz_real_amplitudes(2, 2), 4),
+    ],
+)
 def test_output_shapes(spec, batch):
     layer = QuantumLayer(spec, profile="default")
     assert layer(torch.rand(batch, spec.n_inputs)).shape == (batch, spec.n_outputs)
@@ -83,15 +86,18 @@ def test_module_conventions():
     assert sum(p.numel() for p in layer.parameters()) == 6
 
 
-@pytest.mark.parametrize(("inputs", "message"), [
-    (torch.rand(3, 5), r"takes 4 feature\(s\) per sample .* got input of shape \(3, 5\)"),
-    (torch.rand(0, 4), r"empty batch"),
-    (torch.tensor([[0.1, float("nan"), 0.2, 0.3]]), r"NaN or inf"),
-    (torch.tensor([[0.1, float("inf"), 0.2, 0.3]]), r"NaN or inf"),
-    (torch.ones(2, 4, dtype=torch.int64), r"floating-point tensor .*torch.int64"),
-    ([[0.1, 0.2, 0.3, 0.4]], r"expects a torch.Tensor, got list"),
-    (torch.tensor(0.5), r"takes 4 feature"),
-])
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (torch.rand(3, 5), r"takes 4 feature\(s\) per sample .* got input of shape \(3, 5\)"),
+        (torch.rand(0, 4), r"empty batch"),
+        (torch.tensor([[0.1, float("nan"), 0.2, 0.3]]), r"NaN or inf"),
+        (torch.tensor([[0.1, float("inf"), 0.2, 0.3]]), r"NaN or inf"),
+        (torch.ones(2, 4, dtype=torch.int64), r"floating-point tensor .*torch.int64"),
+        ([[0.1, 0.2, 0.3, 0.4]], r"expects a torch.Tensor, got list"),
+        (torch.tensor(0.5), r"takes 4 feature"),
+    ],
+)
 def test_bad_inputs_raise_documented_errors(inputs, message):
     layer = QuantumLayer(circuits.angle_entangling(4, 1), profile="default")
     with pytest.raises(InputError, match=message):
@@ -119,25 +125,34 @@ def _with(spec, **changes):
     return dataclasses.replace(spec, **changes)
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"weight_shapes": {"weights": (2, 4)}}, r"cannot be built with weight shapes weights=\(2, 4\) and 4 input\(s\): "
-                                              r"IndexError.*StronglyEntanglingLayers.shape"),
-    ({"weight_shapes": {"w": (2, 4, 3)}}, r"cannot be built with weight shapes w=\(2, 4, 3\).*unexpected keyword"),
-    ({"n_outputs": 3}, r"returns 4 measurement\(s\) but its CircuitSpec says n_outputs=3"),
-    ({"n_wires": 3}, r"acts on wire\(s\) \[3\] outside 0..2"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"weight_shapes": {"weights": (2, 4)}},
+            r"cannot be built with weight shapes weights=\(2, 4\) and 4 input\(s\): "
+            r"IndexError.*StronglyEntanglingLayers.shape",
+        ),
+        ({"weight_shapes": {"w": (2, 4, 3)}}, r"cannot be built with weight shapes w=\(2, 4, 3\).*unexpected keyword"),
+        ({"n_outputs": 3}, r"returns 4 measurement\(s\) but its CircuitSpec says n_outputs=3"),
+        ({"n_wires": 3}, r"acts on wire\(s\) \[3\] outside 0..2"),
+    ],
+)
 def test_a_circuit_spec_that_does_not_match_its_function_is_refused_before_any_device(changes, message):
     with pytest.raises(InputError, match=message):
         QuantumLayer(_with(circuits.angle_entangling(4, 2), **changes), profile="default")
 
 
 def test_a_statevector_larger_than_memory_is_refused_with_the_estimate():
-    from bridge.backends import check_statevector_memory, statevector_bytes
+    from bridge.device_factory import check_statevector_memory, statevector_bytes
 
     assert statevector_bytes(10) == 16 * 2 * 1024
     check_statevector_memory(10, "aer")  # 32 KiB: fine on any machine
-    with pytest.raises(InputError, match=r"a 40-qubit state-vector simulation on profile 'aer' needs about "
-                                         r"32,768.0 GiB .* only [\d,.]+ GiB of memory is available; use fewer"):
+    with pytest.raises(
+        InputError,
+        match=r"a 40-qubit state-vector simulation on profile 'aer' needs about "
+        r"32,768.0 GiB .* only [\d,.]+ GiB of memory is available; use fewer",
+    ):
         check_statevector_memory(40, "aer")
     with pytest.raises(InputError, match=r"needs about 0.0 GiB .* only 0.0 GiB"):
         check_statevector_memory(12, "default", available=1000)

@@ -33,7 +33,6 @@ def test_unknown_attribute():
         bridge.nope  # noqa: B018
 
 
-
 def test_every_subpackage_is_declared():
     """A wheel holds only the declared packages: every folder of bridge/ with Python files must be one."""
     import tomllib

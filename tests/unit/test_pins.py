@@ -14,7 +14,7 @@ from qiskit_aer import AerSimulator
 
 @pytest.mark.parametrize("gate", ["crx", "cry", "crz", "cp"])
 def test_aer_ignores_parameter_binds_of_parametric_controlled_rotations(gate):
-    """Why bridge.structure.DECOMPOSED_GATES exists: Aer 0.17 runs one experiment, the angle unbound."""
+    """Why bridge.qiskit.structure.DECOMPOSED_GATES exists: Aer 0.17 runs one experiment, the angle unbound."""
     theta = Parameter("θ")
     circuit = QuantumCircuit(2)
     circuit.x(0)
@@ -22,7 +22,8 @@ def test_aer_ignores_parameter_binds_of_parametric_controlled_rotations(gate):
     circuit.save_expectation_value(Pauli("ZI"), [0, 1], label="z")
     result = AerSimulator(method="statevector").run([circuit], parameter_binds=[{theta: [0.0, np.pi]}]).result()
     assert len(result.results) == 1, (
-        f"Aer now binds a parametric {gate}: remove it from bridge.structure.DECOMPOSED_GATES (and this pin)")
+        f"Aer now binds a parametric {gate}: remove it from bridge.qiskit.structure.DECOMPOSED_GATES (and this pin)"
+    )
 
 
 def test_aer_binds_plain_rotations():
@@ -36,13 +37,14 @@ def test_aer_binds_plain_rotations():
 
 
 def test_a_qnode_takes_its_default_shots_from_the_device():
-    """bridge.backends.device gives a device its profile's shots; QNodes must still read them from there."""
-    from bridge.backends import profile_shots
+    """bridge.device_factory.device gives a device its profile's shots; QNodes must still read them from there."""
+    from bridge.device_factory import profile_shots
 
     with profile_shots():
         dev = qml.device("default.qubit", wires=1, shots=123)
     assert qml.QNode(lambda: qml.expval(qml.Z(0)), dev).shots.total_shots == 123, (
-        "PennyLane no longer takes QNode shots from device.shots: profiles' shots need another route (set_shots)")
+        "PennyLane no longer takes QNode shots from device.shots: profiles' shots need another route (set_shots)"
+    )
 
 
 def test_bind_new_parameters_keeps_a_stale_batch_size_for_multirz():
@@ -53,3 +55,72 @@ def test_bind_new_parameters_keeps_a_stale_batch_size_for_multirz():
     assert op.batch_size == 3
     stale = bind_new_parameters(op, (0.1,)).batch_size
     assert stale == 3, "PennyLane fixed bind_new_parameters for MultiRZ: bridge.broadcast may defer to broadcast_expand"
+
+
+# ------------------------------------------------------------------ internals of other libraries the bridge uses
+def test_pennylane_qiskits_gate_map():
+    """bridge.qiskit.structure builds circuits from pennylane_qiskit.converter.QISKIT_OPERATION_MAP (name → gate
+    class); bridge.qiskit.compile derives the device's native gate set from its keys."""
+    from pennylane_qiskit.converter import QISKIT_OPERATION_MAP
+    from qiskit.circuit.library import RXGate, RZZGate, UnitaryGate
+
+    assert QISKIT_OPERATION_MAP["RX"] is RXGate and QISKIT_OPERATION_MAP["IsingZZ"] is RZZGate
+    assert QISKIT_OPERATION_MAP["QubitUnitary"] is UnitaryGate
+    assert {"CNOT", "Hadamard", "RY", "RZ", "PhaseShift", "U3", "StatePrep"} <= set(QISKIT_OPERATION_MAP)
+
+
+def test_pennylanes_measure_of_a_batch_of_states():
+    """bridge.qiskit.readers reads exact results with pennylane.devices.qubit.measure(mp, states, is_state_batched)."""
+    from pennylane.devices.qubit import measure
+
+    states = np.zeros((2, 2, 2), dtype=complex)
+    states[0, 0, 0] = 1.0  # |00>
+    states[1, 1, 1] = 1.0  # |11>
+    np.testing.assert_allclose(measure(qml.expval(qml.Z(0)), states, is_state_batched=True), [1.0, -1.0])
+    np.testing.assert_allclose(measure(qml.probs(wires=[1]), states, is_state_batched=True), [[1, 0], [0, 1]])
+
+
+def test_a_tapes_par_info():
+    """bridge.qiskit.shift maps trainable parameters to gates through tape.par_info: op, op_idx, p_idx."""
+    tape = qml.tape.QuantumScript([qml.RX(0.1, 0), qml.Rot(0.2, 0.3, 0.4, wires=1)], [qml.expval(qml.Z(0))])
+    info = tape.par_info[2]
+    assert info["op"].name == "Rot" and info["op_idx"] == 1 and info["p_idx"] == 1
+
+
+def test_aer_results_by_experiment():
+    """bridge.qiskit.primitives reads result.results[i].data: to_dict() for saved expectation values, statevector
+    for a saved state, one entry per bound experiment, in binding order."""
+    theta = Parameter("θ")
+    circuit = QuantumCircuit(1)
+    circuit.ry(theta, 0)
+    circuit.save_expectation_value(Pauli("Z"), [0], label="Z")
+    circuit.save_statevector()
+    result = AerSimulator(method="statevector").run([circuit], parameter_binds=[{theta: [0.0, np.pi]}]).result()
+    assert [round(r.data.to_dict()["Z"], 12) for r in result.results] == [1.0, -1.0]
+    np.testing.assert_allclose(np.abs(np.asarray(result.results[1].data.statevector)), [0.0, 1.0], atol=1e-12)
+
+
+def test_the_fake_provider_lists_the_fake_devices_by_class():
+    """bridge.backends.fake_backend looks fake devices up in FakeProviderForBackendV2().backends()."""
+    from bridge.backends import fake_backend_classes
+
+    classes = fake_backend_classes()
+    assert {"FakeManilaV2", "FakeBrisbane", "FakeKyiv"} <= set(classes)
+    assert classes["FakeManilaV2"]().name == "fake_manila"
+
+
+def test_qiskit_ibm_runtime_derives_the_iam_endpoint_from_the_api_url():
+    """bridge.ibm probes the endpoints the runtime contacts; it derives IAM's the runtime's way."""
+    from qiskit_ibm_runtime.utils.utils import get_iam_api_url
+
+    from bridge.ibm import endpoints
+
+    assert endpoints("https://cloud.ibm.com")[1] == get_iam_api_url("https://cloud.ibm.com")
+
+
+def test_qnode_update_keeps_transforms_and_shots():
+    """bridge.layers wraps a user's QNode with QNode.update(func=...), which keeps its transforms and shots."""
+    dev = qml.device("default.qubit", wires=1)
+    qnode = qml.set_shots(qml.transforms.merge_rotations(qml.QNode(lambda: qml.expval(qml.Z(0)), dev)), shots=7)
+    updated = qnode.update(func=lambda: qml.expval(qml.X(0)))
+    assert updated.shots.total_shots == 7 and len(updated.compile_pipeline) == len(qnode.compile_pipeline) == 1

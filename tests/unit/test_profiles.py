@@ -66,8 +66,14 @@ def test_malformed_toml_names_file_and_line(tmp_path):
     ("text", "message"),
     [
         ('description="x"\ndevice="default.qubit"\nshot=3\n', r"unknown key\(s\) 'shot' in top level"),
-        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethd="statevector"\n', r"unknown key\(s\) 'methd' in \[qiskit\]"),
-        ('description="x"\ndevice="qiskit.remote"\nshots=10\n[ibm]\ntoken="x"\n', r"unknown key\(s\) 'token' in \[ibm\]"),
+        (
+            'description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethd="statevector"\n',
+            r"unknown key\(s\) 'methd' in \[qiskit\]",
+        ),
+        (
+            'description="x"\ndevice="qiskit.remote"\nshots=10\n[ibm]\ntoken="x"\n',
+            r"unknown key\(s\) 'token' in \[ibm\]",
+        ),
         ('description="x"\n', r"has no 'device' key"),
         ('device="default.qubit"\n', r"has no 'description' key"),
         ('description="x"\ndevice="default.qubit"\nshots=0\n', r"'shots' must be a positive integer, got 0"),
@@ -77,10 +83,19 @@ def test_malformed_toml_names_file_and_line(tmp_path):
         ('description="x"\ndevice="default.qubit"\nseed="a"\n', r"'seed' must be int"),
         ('description="x"\ndevice=3\n', r"'device' must be str"),
         ('description="x"\ndevice="default.qubit"\ndiff_method="magic"\n', r"diff_method 'magic' is not one of"),
-        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethod="automatic"\n', r"need \[qiskit\] method = \"statevector\""),
+        (
+            'description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethod="automatic"\n',
+            r"need \[qiskit\] method = \"statevector\"",
+        ),
         ('description="x"\ndevice="qiskit.remote"\n', r"qiskit.remote has no exact mode"),
-        ('description="x"\ndevice="bridge.qiskit"\n[qiskit]\nbackend="ibm"\n', r"exact expectation values need the ideal Aer"),
-        ('description="x"\ndevice="bridge.qiskit"\nshots=5\n[qiskit]\nbackend="ibmq"\n', r"backend 'ibmq' is not one of aer, ibm"),
+        (
+            'description="x"\ndevice="bridge.qiskit"\n[qiskit]\nbackend="ibm"\n',
+            r"exact expectation values need the ideal Aer",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=5\n[qiskit]\nbackend="ibmq"\n',
+            r"backend 'ibmq' is not one of aer, ibm",
+        ),
         ('description="x"\ndevice="default.qubit"\n[qiskit]\nmethod="statevector"\n', r"only apply to"),
         ('description="x"\ndevice="qiskit.aer"\n[qiskit]\noptimization_level="high"\n', r"must be an integer"),
         ('description="x"\ndevice="qiskit.aer"\nqiskit=3\n', r"\[qiskit\] must be a table"),
@@ -95,10 +110,22 @@ def test_invalid_profiles_are_rejected_with_the_reason(text, message):
     ("text", "message"),
     [
         ('description="x"\ndevice="default.qubit"\n\nshot=3\n', r"t, line 4: unknown key\(s\) 'shot'"),
-        ('description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethod="statevector"\nmethd="x"\n', r"line 5: unknown key\(s\) 'methd'"),
-        ('description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nretries=-1\n', r"line 5: \[qiskit\] 'retries' must be ≥ 0"),
-        ('description="x"\ndevice="bridge.qiskit"\n[qiskit]\nretry_backoff="soon"\n', r"line 4: \[qiskit\] 'retry_backoff' must be a number of seconds"),
-        ('description="x"\ndevice="bridge.qiskit"\n[qiskit]\njob_timeout=-2.5\n', r"line 4: \[qiskit\] 'job_timeout' must be a number of seconds ≥ 0, got -2.5"),
+        (
+            'description="x"\ndevice="qiskit.aer"\n[qiskit]\nmethod="statevector"\nmethd="x"\n',
+            r"line 5: unknown key\(s\) 'methd'",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nretries=-1\n',
+            r"line 5: \[qiskit\] 'retries' must be ≥ 0",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\n[qiskit]\nretry_backoff="soon"\n',
+            r"line 4: \[qiskit\] 'retry_backoff' must be a number of seconds",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\n[qiskit]\njob_timeout=-2.5\n',
+            r"line 4: \[qiskit\] 'job_timeout' must be a number of seconds ≥ 0, got -2.5",
+        ),
         ('description="x"\ndevice="default.qubit"\nseed="a"\n', r"t, line 3: 'seed' must be int"),
         ('description="x"\n\ndevice="default.qubit"\nshots=0\n', r"t, line 4: 'shots' must be a positive integer"),
     ],
@@ -109,12 +136,13 @@ def test_errors_name_the_line_of_the_key(text, message):
 
 
 def test_retry_keys_are_read():
-    prof = parse_profile('description="x"\ndevice="bridge.qiskit"\n[qiskit]\nretries=0\nretry_backoff=2\njob_timeout=30\n',
-                         name="t")
+    prof = parse_profile(
+        'description="x"\ndevice="bridge.qiskit"\n[qiskit]\nretries=0\nretry_backoff=2\njob_timeout=30\n', name="t"
+    )
     assert (prof.qiskit.retries, prof.qiskit.retry_backoff, prof.qiskit.job_timeout) == (0, 2.0, 30.0)
-    from bridge.qiskit_device import QiskitBatchDevice
+    from bridge.qiskit import QiskitBatchDevice
 
-    policy = QiskitBatchDevice(1, profile=prof).retry_policy
+    policy = QiskitBatchDevice(1, profile=prof).settings.retry
     assert (policy.retries, policy.backoff, policy.timeout) == (0, 2.0, 30.0)
 
 

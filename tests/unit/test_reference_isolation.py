@@ -22,8 +22,16 @@ def test_reference_sources_never_import_pennylane_or_the_pennylane_path():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             for name in names:
-                assert not name.startswith(("pennylane", "bridge.layers", "bridge.circuits", "bridge.backends",
-                                            "bridge.qiskit_device", "bridge.structure")), f"{path.name}: {name}"
+                assert not name.startswith(
+                    (
+                        "pennylane",
+                        "bridge.layers",
+                        "bridge.circuits",
+                        "bridge.backends",
+                        "bridge.device_factory",
+                        "bridge.qiskit",
+                    )
+                ), f"{path.name}: {name}"
 
 
 def test_importing_the_reference_loads_no_pennylane():

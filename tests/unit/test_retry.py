@@ -7,7 +7,7 @@ from qiskit.providers import JobError, JobTimeoutError
 from qiskit_ibm_runtime.exceptions import RuntimeJobFailureError
 
 from bridge.exceptions import ExecutionError
-from bridge.retry import RetryPolicy, run_job
+from bridge.qiskit.retry import RetryPolicy, run_job
 
 
 class Job:
@@ -54,8 +54,11 @@ def test_transient_failures_are_retried_with_doubling_backoff():
 
 def test_the_last_failure_names_the_job_and_its_error():
     submit, _ = _submitter([JobError("a"), JobTimeoutError("took too long")])
-    with pytest.raises(ExecutionError, match=r"^sampler job job-1 failed after 2 attempt\(s\): JobTimeoutError: "
-                                             r".?took too long.?\. .*\[qiskit\] retries or job_timeout") as info:
+    with pytest.raises(
+        ExecutionError,
+        match=r"^sampler job job-1 failed after 2 attempt\(s\): JobTimeoutError: "
+        r".?took too long.?\. .*\[qiskit\] retries or job_timeout",
+    ) as info:
         run_job(submit, RetryPolicy(retries=1, backoff=0), describe="sampler job", sleep=lambda s: None)
     assert isinstance(info.value.__cause__, JobTimeoutError)
 
@@ -89,3 +92,36 @@ def test_the_job_timeout_reaches_jobs_whose_result_takes_one(takes_timeout):
     submit, jobs = _submitter(["ok"], takes_timeout=takes_timeout)
     run_job(submit, RetryPolicy(timeout=12.5))
     assert jobs[0].timeouts == ([12.5] if takes_timeout else [])
+
+
+def test_a_deterministic_aer_error_is_not_retried():
+    """An invalid option makes Aer raise AerError when the job is submitted: the same job would fail the same way."""
+    from qiskit import QuantumCircuit
+    from qiskit_aer import AerError, AerSimulator
+
+    circuit = QuantumCircuit(1)
+    circuit.measure_all()
+    attempts = []
+
+    def submit():
+        attempts.append(1)
+        return AerSimulator(method="no_such_method").run(circuit)
+
+    with pytest.raises(AerError):
+        run_job(submit, RetryPolicy(retries=3, backoff=0.0), sleep=lambda s: None)
+    assert len(attempts) == 1
+
+
+@pytest.mark.parametrize(("status", "retried"), [(400, False), (401, False), (429, True), (503, True), (None, True)])
+def test_api_errors_are_retried_for_rate_limits_and_server_errors_only(status, retried):
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+    attempts = []
+
+    def submit():
+        attempts.append(1)
+        raise RequestsApiError("api answered", status_code=status)
+
+    with pytest.raises(ExecutionError if retried else RequestsApiError):
+        run_job(submit, RetryPolicy(retries=2, backoff=0.0), sleep=lambda s: None)
+    assert len(attempts) == (3 if retried else 1)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pennylane as qml
+from pennylane.wires import Wires
 from pennylane_qiskit.converter import QISKIT_OPERATION_MAP
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import ParameterVector
@@ -21,8 +23,9 @@ from qiskit.quantum_info import SparsePauliOp
 # PennyLane gates whose every datum is an angle in radians, mapped to Qiskit gates that take Parameters.
 # Controlled rotations are left out on purpose: Aer 0.17 ignores `parameter_binds` of a parametric
 # crx/cry/crz/cp (it runs one experiment with unbound angles), so the device has PennyLane decompose them.
-ANGLE_GATES = frozenset({"RX", "RY", "RZ", "PhaseShift", "U1", "U2", "U3", "IsingXX", "IsingYY", "IsingZZ",
-                         "GlobalPhase"})
+ANGLE_GATES = frozenset(
+    {"RX", "RY", "RZ", "PhaseShift", "U1", "U2", "U3", "IsingXX", "IsingYY", "IsingZZ", "GlobalPhase"}
+)
 DECOMPOSED_GATES = frozenset({"CRX", "CRY", "CRZ", "CPhase", "ControlledPhaseShift"})
 
 
@@ -39,6 +42,15 @@ class TapeValues:
     batch_size: int | None
 
 
+def on_device_indices(tape: qml.tape.QuantumScript, wires: Wires) -> qml.tape.QuantumScript:
+    """``tape`` with its wires relabelled ``0..n-1`` in the device's wire order (its trainable parameters kept)."""
+    if wires.labels == tuple(range(len(wires))):
+        return tape
+    (mapped,), _ = qml.map_wires(tape, {w: i for i, w in enumerate(wires)})
+    mapped.trainable_params = tape.trainable_params
+    return mapped
+
+
 def structure_key(tape: qml.tape.QuantumScript, kind: str) -> Hashable:
     """A hashable key equal for tapes that differ only in the angles of :data:`ANGLE_GATES`.
 
@@ -46,7 +58,7 @@ def structure_key(tape: qml.tape.QuantumScript, kind: str) -> Hashable:
         tape: a tape whose wires are device indices ``0..n-1``.
         kind: how it will run (``"estimator"``, ``"sampler"``, ``"state"``), part of the key.
     """
-    ops = []
+    ops: list[tuple[Any, ...]] = []
     for op in tape.operations:
         if op.name in ANGLE_GATES:
             ops.append((op.name, tuple(op.wires)))
@@ -61,14 +73,19 @@ def tape_values(tape: qml.tape.QuantumScript) -> TapeValues:
     """The angles of the tape's :data:`ANGLE_GATES`, in gate order, one row per broadcast sample."""
     batch = tape.batch_size
     rows = batch or 1
-    columns = [np.broadcast_to(np.asarray(d, dtype=float), (rows,))
-               for op in tape.operations if op.name in ANGLE_GATES for d in op.data]
+    columns = [
+        np.broadcast_to(np.asarray(d, dtype=float), (rows,))
+        for op in tape.operations
+        if op.name in ANGLE_GATES
+        for d in op.data
+    ]
     values = np.stack(columns, axis=1) if columns else np.zeros((rows, 0))
     return TapeValues(values, batch)
 
 
-def parameterized_circuit(tape: qml.tape.QuantumScript, n_qubits: int, *, measure: bool,
-                          extra_ops: Sequence[qml.operation.Operator] = ()) -> QuantumCircuit:
+def parameterized_circuit(
+    tape: qml.tape.QuantumScript, n_qubits: int, *, measure: bool, extra_ops: Sequence[qml.operation.Operator] = ()
+) -> QuantumCircuit:
     """The Qiskit circuit of ``tape`` with a ``ParameterVector`` ``θ`` in place of the angles.
 
     Qubit ``i`` of the circuit is device wire index ``i`` (Qiskit's little-endian bit order is undone
@@ -82,7 +99,7 @@ def parameterized_circuit(tape: qml.tape.QuantumScript, n_qubits: int, *, measur
     k = 0
     for op in tape.operations:
         if op.name in ANGLE_GATES:
-            _append(circuit, qreg, op, list(theta[k:k + len(op.data)]))
+            _append(circuit, qreg, op, list(theta[k : k + len(op.data)]))
             k += len(op.data)
         else:
             _append(circuit, qreg, op, [np.asarray(d).tolist() for d in op.data])

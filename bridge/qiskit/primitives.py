@@ -143,7 +143,7 @@ def placeholder(kind: str, pub: Pub) -> np.ndarray:
         states = np.zeros((pub.rows, 2**n), dtype=complex)
         states[:, 0] = 1.0
         return states
-    return np.zeros((pub.rows, pub.shots, pub.circuit.num_clbits), dtype=np.int64)
+    return np.zeros((pub.rows, pub.shots or 0, pub.circuit.num_clbits), dtype=np.int64)
 
 
 def bits_to_samples(array: np.ndarray, num_bits: int) -> np.ndarray:
@@ -168,9 +168,12 @@ class Sampler:
     def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
         """Samples ``(rows, shots, n_qubits)`` per PUB, from one primitive job."""
         primitive = self.factory(int(self.rng.integers(2**31)))
+        shots = [_shots(p) for p in pubs]
         # a parameter-free circuit has one binding: ask for rows × shots and split them into rows
-        payload = [(p.circuit, p.values, p.shots) if p.circuit.parameters else (p.circuit, None, p.shots * p.rows)
-                   for p in pubs]
+        payload = [
+            (p.circuit, p.values, n) if p.circuit.parameters else (p.circuit, None, n * p.rows)
+            for p, n in zip(pubs, shots, strict=True)
+        ]
         out = []
         for pub, res in zip(pubs, self.run_job(lambda: primitive.run(payload)), strict=True):
             bits = res.data["c"]
@@ -190,11 +193,22 @@ class RuntimeEstimator:
 
     def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
         """Expectation values ``(rows, n_observables)`` per PUB, from one primitive job."""
-        payload = [(p.circuit, [list(p.observables)], p.values[:, None, :] if p.circuit.parameters else None)
-                   for p in pubs]
-        precision = 1 / np.sqrt(pubs[0].shots)
+        payload = [
+            (p.circuit, [list(p.observables)], p.values[:, None, :] if p.circuit.parameters else None) for p in pubs
+        ]
+        precision = 1 / np.sqrt(_shots(pubs[0]))
         primitive = self.factory(int(self.rng.integers(2**31)))
         results = self.run_job(lambda: primitive.run(payload, precision=precision))
-        return [np.broadcast_to(np.asarray(res.data.evs).reshape(-1, len(pub.observables)),
-                                (pub.rows, len(pub.observables)))
-                for pub, res in zip(pubs, results, strict=True)]
+        return [
+            np.broadcast_to(
+                np.asarray(res.data.evs).reshape(-1, len(pub.observables)), (pub.rows, len(pub.observables))
+            )
+            for pub, res in zip(pubs, results, strict=True)
+        ]
+
+
+def _shots(pub: Pub) -> int:
+    """A sampled PUB's shots (the device gives every sampled PUB its tape's shots)."""
+    if pub.shots is None:
+        raise ValueError("a sampler or runtime-estimator PUB needs shots")
+    return pub.shots

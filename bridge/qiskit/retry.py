@@ -1,7 +1,8 @@
 """Primitive jobs that survive transient failures: retries with exponential backoff and a per-job timeout.
 
 A job is submitted by a ``submit()`` callable and read by ``read(job)``. A *transient* failure (a failed
-or timed-out job, a dropped connection, an IBM Runtime API error; see :func:`transient_errors`) is
+or timed-out job, a dropped connection, a rate-limit or server error of IBM Runtime's API; see
+:func:`retried_errors`) is
 retried after ``backoff``, ``2·backoff``, ``4·backoff`` … seconds; the same ``submit`` is called again, so
 a seeded sampler reruns with the same seed and a retried run gives the same result. After the last
 attempt the failure is raised as :class:`~bridge.exceptions.ExecutionError`, which names the job id.
@@ -40,20 +41,44 @@ class RetryPolicy:
 
 
 @cache
-def transient_errors() -> tuple[type[BaseException], ...]:
-    """Exception types worth retrying: failed or timed-out jobs, lost connections, runtime API errors."""
+def retried_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that may be transient; :func:`is_transient` decides for each error.
+
+    Retried: a job that failed or timed out (Qiskit's ``JobError``/``JobTimeoutError``, which an Aer ``Result`` that
+    did not succeed raises here too; the runtime's ``RuntimeJobFailureError``/``RuntimeJobTimeoutError``), a dropped
+    or timed-out connection, and an API answer of 429 (rate limit) or 5xx (server error).
+
+    Not retried: everything else, among it Aer's ``AerError`` (raised when a job is submitted, for an invalid
+    circuit or option: the same job fails the same way) and 4xx API answers (the request itself is wrong).
+    """
+    import requests
     from qiskit.providers import JobError, JobTimeoutError
-    from qiskit_aer import AerError
     from qiskit_ibm_runtime.api.exceptions import RequestsApiError
-    from qiskit_ibm_runtime.exceptions import (
-        IBMBackendApiError,
-        IBMRuntimeError,
+    from qiskit_ibm_runtime.exceptions import IBMBackendApiError, RuntimeJobFailureError, RuntimeJobTimeoutError
+
+    return (
+        JobError,
+        JobTimeoutError,
         RuntimeJobFailureError,
         RuntimeJobTimeoutError,
+        RequestsApiError,
+        IBMBackendApiError,
+        ConnectionError,
+        TimeoutError,
+        requests.ConnectionError,
+        requests.Timeout,
     )
 
-    return (JobError, JobTimeoutError, AerError, RequestsApiError, IBMBackendApiError, IBMRuntimeError,
-            RuntimeJobFailureError, RuntimeJobTimeoutError, ConnectionError, TimeoutError)
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` (one of :func:`retried_errors`) may pass on a retry: API errors only for 429 or 5xx."""
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+    from qiskit_ibm_runtime.exceptions import IBMBackendApiError
+
+    if isinstance(error, RequestsApiError | IBMBackendApiError):
+        status = getattr(error, "status_code", None) or getattr(error.__cause__, "status_code", None)
+        return status is None or status == 429 or status >= 500
+    return True
 
 
 def job_id(job: Any) -> str:
@@ -77,9 +102,15 @@ def _parameters(function: Callable[..., Any]) -> frozenset[str]:
     return frozenset(inspect.signature(function).parameters)
 
 
-def run_job(submit: Callable[[], Any], policy: RetryPolicy, *, read: Callable[[Any], Any] | None = None,
-            describe: str = "primitive job", sleep: Callable[[float], None] = time.sleep,
-            on_retry: Callable[[int], None] | None = None) -> Any:
+def run_job(
+    submit: Callable[[], Any],
+    policy: RetryPolicy,
+    *,
+    read: Callable[[Any], Any] | None = None,
+    describe: str = "primitive job",
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[int], None] | None = None,
+) -> Any:
     """Submit a job and return what ``read`` makes of it, retrying transient failures.
 
     Args:
@@ -94,7 +125,7 @@ def run_job(submit: Callable[[], Any], policy: RetryPolicy, *, read: Callable[[A
     Raises:
         ExecutionError: every attempt failed; the message names the last job's id and its error.
     """
-    errors = transient_errors()
+    errors = retried_errors()
     attempts = policy.retries + 1
     for attempt in range(attempts):
         job = None
@@ -103,15 +134,26 @@ def run_job(submit: Callable[[], Any], policy: RetryPolicy, *, read: Callable[[A
             result = _result(job, policy.timeout)
             return read(result) if read else result
         except errors as e:
+            if not is_transient(e):
+                raise
             ident = job_id(job)
             if attempt + 1 == attempts:
                 raise ExecutionError(
                     f"{describe} {ident} failed after {attempts} attempt(s): {type(e).__name__}: {e}. "
                     "Check the backend's status; raise the profile's [qiskit] retries or job_timeout if it "
-                    "is only slow or flaky") from e
+                    "is only slow or flaky"
+                ) from e
             delay = policy.backoff * 2**attempt
-            log.warning("%s %s failed (%s: %s); retry %d of %d in %.1f s", describe, ident, type(e).__name__, e,
-                        attempt + 1, policy.retries, delay)
+            log.warning(
+                "%s %s failed (%s: %s); retry %d of %d in %.1f s",
+                describe,
+                ident,
+                type(e).__name__,
+                e,
+                attempt + 1,
+                policy.retries,
+                delay,
+            )
             if on_retry:
                 on_retry(attempt + 1)
             sleep(delay)

@@ -14,7 +14,7 @@ import numpy as np
 import pennylane as qml
 from pennylane.exceptions import DeviceError
 
-from bridge.structure import ANGLE_GATES
+from bridge.qiskit.structure import ANGLE_GATES
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ def shift_plan(tape: qml.tape.QuantumScript, base: np.ndarray) -> ShiftPlan:
     """Plan every shifted evaluation for the tape's trainable parameters.
 
     Args:
-        tape: a device-preprocessed tape (gates in :data:`~bridge.structure.ANGLE_GATES` or constant).
-        base: the tape's angle rows, shape ``(rows, n_params)`` (see :func:`bridge.structure.tape_values`).
+        tape: a device-preprocessed tape (gates in :data:`~bridge.qiskit.structure.ANGLE_GATES` or constant).
+        base: the tape's angle rows, shape ``(rows, n_params)`` (see :func:`bridge.qiskit.structure.tape_values`).
 
     Raises:
         DeviceError: a trainable parameter is not a gate angle (a matrix, a state, an observable
@@ -59,8 +59,10 @@ def shift_plan(tape: qml.tape.QuantumScript, base: np.ndarray) -> ShiftPlan:
         info = tape.par_info[index]
         op, op_index, datum = info["op"], info["op_idx"], info["p_idx"]
         if op_index >= n_ops or op.name not in ANGLE_GATES:
-            raise DeviceError(f"bridge.qiskit differentiates gate angles only, but a parameter of {op.name} is "
-                              "trainable; use diff_method='parameter-shift' for this circuit")
+            raise DeviceError(
+                f"bridge.qiskit differentiates gate angles only, but a parameter of {op.name} is "
+                "trainable; use diff_method='parameter-shift' for this circuit"
+            )
         broadcast.append(np.ndim(op.data[datum]) > 0)
         if op.name == "GlobalPhase":  # no effect on any measured quantity
             terms.append(())

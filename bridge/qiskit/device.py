@@ -1,0 +1,256 @@
+"""``bridge.qiskit``: a PennyLane device that runs a whole batch of tapes in one Qiskit primitive job.
+
+The class only wires PennyLane's Device API to plain parts: :mod:`~bridge.qiskit.transforms` (preprocessing),
+:mod:`~bridge.qiskit.compile` (structure → ISA circuit, cached), :mod:`~bridge.qiskit.shift` (the
+parameter-shift rule as more rows), :mod:`~bridge.qiskit.batching` (tapes → one job per kind),
+:mod:`~bridge.qiskit.runner` (primitives, retries, execution modes) and :mod:`~bridge.qiskit.readers`
+(outputs → results and vector-Jacobian products).
+
+Tracking follows ``qml.Tracker`` conventions; besides ``batches``/``executions``/``shots`` it records
+``primitive_jobs``, ``pub_rows`` (circuits, one per parameter row), ``circuit_shots`` and ``job_retries``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pennylane as qml
+from pennylane.devices import Device, ExecutionConfig
+from pennylane.devices.modifiers import simulator_tracking, single_tape_support
+from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning
+from pennylane.transforms.core import CompilePipeline
+
+from bridge.qiskit import readers
+from bridge.qiskit.batching import Counts, evaluate, tape_kind
+from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
+from bridge.qiskit.runner import Runner
+from bridge.qiskit.settings import DeviceSettings, DeviceWiresError, device_settings
+from bridge.qiskit.shift import shift_plan
+from bridge.qiskit.structure import on_device_indices, tape_values
+from bridge.qiskit.transforms import DEVICE_GRADIENT_METHODS, device_differentiable, device_program
+
+
+@simulator_tracking
+@single_tape_support
+class QiskitBatchDevice(Device):
+    """Batched Qiskit execution for PennyLane (``qml.device("bridge.qiskit", wires=4, profile="aer")``).
+
+    Args:
+        wires: number of wires or their labels.
+        shots: default shots (``None``: the profile's, else exact); ``qml.set_shots`` on a QNode overrides them.
+        profile: a device profile (name, path or :class:`~bridge.profiles.Profile`): backend, shots, seed,
+            transpiler, retry and runtime options.
+        backend: a Qiskit backend to use instead of a profile's (``AerSimulator``, a fake or IBM backend).
+        seed: seed of the sampling: each job draws its own seed from it.
+        optimization_level: transpiler optimization level (default 1).
+        seed_transpiler: transpiler seed.
+        cache_size: compiled structures kept (least recently used ones are dropped; default 256).
+        retries: attempts after a primitive job's first transient failure (see :mod:`bridge.qiskit.retry`).
+        retry_backoff: seconds before the first retry, doubled before each further one.
+        job_timeout: seconds to wait for one job's result (``None``: no limit).
+        execution_mode: runtime primitives in their own jobs (``"job"``) or in one ``"batch"``/``"session"``.
+        runtime_options: options of the runtime ``EstimatorV2`` (``SamplerV2`` gets those it has).
+        dry_run: count jobs, PUB rows and shots in the tracker without running any circuit (results are zeros).
+
+    Attributes:
+        settings: what the device was built from (:class:`~bridge.qiskit.settings.DeviceSettings`).
+        compiler: the compiled structures (``len(compiler)``, ``compiler.stats``: cache hits and misses).
+
+    Keyword arguments left out (``None``) come from the profile, then from the defaults.
+
+    Raises:
+        DeviceWiresError: more wires than the backend has qubits.
+        ProfileError: a profile of another device, an invalid execution mode or runtime options.
+    """
+
+    name = "bridge.qiskit"
+    config_filepath = None
+
+    def __init__(
+        self,
+        wires: Any,
+        shots: Any = None,
+        *,
+        profile: Any = None,
+        backend: Any = None,
+        seed: int | None = None,
+        optimization_level: int | None = None,
+        seed_transpiler: int | None = None,
+        cache_size: int | None = None,
+        retries: int | None = None,
+        retry_backoff: float | None = None,
+        job_timeout: float | None = None,
+        execution_mode: str | None = None,
+        runtime_options: dict[str, Any] | None = None,
+        dry_run: bool | None = None,
+    ) -> None:
+        if wires is None:
+            raise DeviceError(
+                "bridge.qiskit needs wires (the number of qubits or their labels); "
+                "dynamically allocated wires are not supported"
+            )
+        n_wires = wires if isinstance(wires, int) else len(wires)
+        self._init_args = {
+            "wires": wires,
+            "shots": shots,
+            "profile": profile,
+            "backend": backend,
+            "seed": seed,
+            "optimization_level": optimization_level,
+            "seed_transpiler": seed_transpiler,
+            "cache_size": cache_size,
+            "retries": retries,
+            "retry_backoff": retry_backoff,
+            "job_timeout": job_timeout,
+            "execution_mode": execution_mode,
+            "runtime_options": runtime_options,
+            "dry_run": dry_run,
+        }
+        settings = device_settings(n_wires, **{k: v for k, v in self._init_args.items() if k != "wires"})
+        with warnings.catch_warnings():  # a profile's shots are this device's default (bridge.device_factory.device)
+            if shots is None:
+                warnings.filterwarnings("ignore", "Setting shots on device is deprecated", PennyLaneDeprecationWarning)
+            super().__init__(wires=wires, shots=settings.shots)
+        self.settings = settings
+        self.backend = settings.backend
+        self._operations = SUPPORTED_OPERATIONS - (NOT_NATIVE_TO_AER if settings.ideal else frozenset())
+        self.compiler = Compiler(
+            self.backend,
+            n_wires,
+            ideal=settings.ideal,
+            optimization_level=settings.optimization_level,
+            seed_transpiler=settings.seed_transpiler,
+            cache_size=settings.cache_size,
+        )
+        self._runner = Runner(
+            self.backend,
+            ideal=settings.ideal,
+            retry=settings.retry,
+            seed=settings.seed,
+            execution_mode=settings.execution_mode,
+            runtime_options=settings.runtime_options,
+            dry_run=settings.dry_run,
+            on_retry=self._count_retry,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its construction arguments (rebuilt, compile cache and runtime Batch/Session not carried
+        over), so a whole model that holds one goes through ``torch.save``/``copy.deepcopy``; the sampling seeds'
+        generator continues where it was."""
+        return (_rebuild_device, (self._init_args, self.rng_state))
+
+    # ------------------------------------------------------------ preprocessing
+    def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
+        return device_program(self.wires, self._operations, execution_config)
+
+    def setup_execution_config(
+        self, config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
+    ) -> ExecutionConfig:
+        config = config or ExecutionConfig()
+        if config.gradient_method in DEVICE_GRADIENT_METHODS and config.derivative_order == 1:
+            return replace(
+                config,
+                gradient_method="device",
+                use_device_gradient=True,
+                use_device_jacobian_product=True,
+                grad_on_execution=False,
+            )
+        return replace(config, use_device_gradient=False, use_device_jacobian_product=False)
+
+    def supports_derivatives(
+        self, execution_config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
+    ) -> bool:
+        """``"device"``, and ``"best"``/``"parameter-shift"`` where the device's rule covers every trainable
+        parameter (else PennyLane's transform answers them); see :mod:`bridge.qiskit.transforms`."""
+        if execution_config is None:
+            return True
+        method = execution_config.gradient_method
+        if method not in DEVICE_GRADIENT_METHODS or execution_config.derivative_order != 1:
+            return False
+        return method == "device" or circuit is None or device_differentiable(circuit)
+
+    def supports_vjp(
+        self, execution_config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
+    ) -> bool:
+        return self.supports_derivatives(execution_config, circuit)
+
+    # ------------------------------------------------------------ execution
+    def execute(
+        self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
+    ) -> tuple:
+        tapes = [on_device_indices(t, self.wires) for t in circuits]
+        values = [tape_values(t) for t in tapes]
+        evaluated = self._evaluate(tapes, [v.values for v in values])
+        return tuple(
+            readers.read(e.kind, e.compiled, tape, e.output, v.batch_size)
+            for tape, v, e in zip(tapes, values, evaluated, strict=True)
+        )
+
+    def compute_vjp(
+        self,
+        circuits: Sequence[qml.tape.QuantumScript],
+        cotangents: Sequence[Any],
+        execution_config: ExecutionConfig | None = None,
+    ) -> tuple:
+        """Vector-Jacobian products by the parameter-shift rule, all shifted rows in one job per kind (a tape
+        with no shifted row, its only trainable angle a global phase, sends nothing: its derivatives are 0)."""
+        tapes = [on_device_indices(t, self.wires) for t in circuits]
+        values = [tape_values(t) for t in tapes]
+        plans = [shift_plan(t, v.values) for t, v in zip(tapes, values, strict=True)]
+        rows = [readers.rows_to_run(t, v, p) for t, v, p in zip(tapes, values, plans, strict=True)]
+        evaluated = self._evaluate(tapes, rows)
+        return tuple(
+            readers.vjp(e.kind, e.compiled, tape, e.output, v, plan, dy)
+            for tape, v, plan, e, dy in zip(tapes, values, plans, evaluated, cotangents, strict=True)
+        )
+
+    def _evaluate(self, tapes: Sequence[qml.tape.QuantumScript], rows: Sequence[np.ndarray]) -> list[Any]:
+        kinds = [
+            tape_kind(t, ideal=self.settings.ideal, sampler_only=self.settings.sampler_only, where=self.settings.where)
+            for t in tapes
+        ]
+        evaluated, counts = evaluate(tapes, rows, kinds, self.compiler, self._runner)
+        self._track(counts)
+        return evaluated
+
+    def _track(self, counts: Counts) -> None:
+        if self.tracker.active:
+            self.tracker.update(primitive_jobs=counts.jobs, pub_rows=counts.pub_rows, circuit_shots=counts.shots)
+            self.tracker.record()
+
+    def _count_retry(self, _attempt: int) -> None:
+        if self.tracker.active:
+            self.tracker.update(job_retries=1)
+
+    # ------------------------------------------------------------ state the training loop saves and closes
+    @property
+    def rng_state(self) -> dict[str, Any]:
+        """The state of the sampling seeds' generator (saved in training checkpoints)."""
+        return dict(self._runner.rng.bit_generator.state)
+
+    @rng_state.setter
+    def rng_state(self, state: dict[str, Any]) -> None:
+        self._runner.rng.bit_generator.state = state
+
+    def runtime_mode(self) -> Any:
+        """What runtime primitives run in: the backend, or the device's ``Batch``/``Session``."""
+        return self._runner.runtime_mode()
+
+    def close(self) -> None:
+        """Close the runtime Batch or Session, if one was opened."""
+        self._runner.close()
+
+
+def _rebuild_device(init_args: dict[str, Any], rng_state: dict[str, Any]) -> QiskitBatchDevice:
+    """Unpickling of :class:`QiskitBatchDevice`: the same construction arguments, the same sampling RNG state."""
+    args = dict(init_args)
+    device = QiskitBatchDevice(args.pop("wires"), args.pop("shots"), **args)
+    device.rng_state = rng_state
+    return device
+
+
+__all__ = ["DeviceSettings", "DeviceWiresError", "QiskitBatchDevice"]

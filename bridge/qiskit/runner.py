@@ -1,0 +1,159 @@
+"""Run compiled PUBs as primitive jobs: one job per call, under a retry policy, in the profile's execution mode.
+
+Which primitive runs a kind of PUB:
+
+* ``"estimator"`` without shots on the ideal simulator, ``"state"``: Aer itself, with the save instructions
+  compiled into the circuits (:func:`~bridge.qiskit.primitives.exact_expectations`, ``exact_statevectors``);
+* ``"sampler"``: Aer's ``SamplerV2`` on an Aer backend, qiskit-ibm-runtime's ``SamplerV2`` otherwise;
+* ``"estimator"`` with shots: qiskit-ibm-runtime's ``EstimatorV2`` (IBM backends, or fake ones in local mode).
+
+Runtime primitives run in the backend itself (``"job"``), or in one ``Batch``/``Session`` opened on first use
+and closed by :meth:`Runner.close`. A dry run returns zeros of the right shapes and submits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from bridge.exceptions import ProfileError
+from bridge.profiles import EXECUTION_MODES
+from bridge.qiskit import primitives
+from bridge.qiskit.retry import RetryPolicy, run_job
+
+# Options of the runtime EstimatorV2 that its SamplerV2 does not take.
+ESTIMATOR_ONLY_OPTIONS = frozenset({"resilience_level", "resilience", "default_precision", "seed_estimator"})
+
+
+class Runner:
+    """Submits one primitive job per :meth:`run` call.
+
+    Args:
+        backend: the Qiskit backend.
+        ideal: the backend is the ideal (noiseless, unconstrained) ``AerSimulator``.
+        retry: retries, backoff and per-job timeout.
+        seed: seed of the generator that draws each job's sampling seed.
+        execution_mode: ``"job"``, ``"batch"`` or ``"session"`` (runtime primitives only).
+        runtime_options: options of the runtime ``EstimatorV2`` (and of ``SamplerV2`` where it takes them).
+        dry_run: return zeros instead of submitting.
+        on_retry: called before each retry (the device counts retries in its tracker).
+
+    Raises:
+        ProfileError: an unknown execution mode, or options the runtime's ``EstimatorOptions`` refuses.
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        ideal: bool,
+        retry: RetryPolicy,
+        seed: int | None,
+        execution_mode: str,
+        runtime_options: dict[str, Any],
+        dry_run: bool,
+        on_retry: Callable[[int], None] | None = None,
+    ) -> None:
+        from qiskit_aer import AerSimulator
+
+        if execution_mode not in EXECUTION_MODES:
+            raise ProfileError(f"execution_mode {execution_mode!r} is not one of {', '.join(EXECUTION_MODES)}")
+        self.backend = backend
+        self.ideal = ideal
+        self.retry = retry
+        self.execution_mode = execution_mode
+        self.runtime_options = validated_runtime_options(runtime_options)
+        self.dry_run = dry_run
+        self.on_retry = on_retry
+        self.rng = np.random.default_rng(seed)
+        self._is_aer = isinstance(backend, AerSimulator)
+        # exact results come from the backend itself when it simulates state vectors, else from a fresh one
+        statevector_ready = ideal and backend.options.method in ("automatic", "statevector")
+        self.exact_simulator = backend if statevector_ready else AerSimulator(method="statevector") if ideal else None
+        self._sampler: primitives.Sampler | None = None
+        self._estimator: primitives.RuntimeEstimator | None = None
+        self._mode: Any = None
+
+    def run(self, kind: str, pubs: Sequence[primitives.Pub]) -> list[np.ndarray]:
+        """Outputs of ``pubs`` (all of one kind) from one primitive job; see :mod:`bridge.qiskit.primitives`."""
+        if self.dry_run:
+            return [primitives.placeholder(kind, pub) for pub in pubs]
+        if kind == "state":
+            return primitives.exact_statevectors(self.exact_simulator, pubs, self._run_job)
+        if kind == "estimator" and self.ideal and pubs[0].shots is None:
+            return primitives.exact_expectations(self.exact_simulator, pubs, self._run_job)
+        if kind == "estimator":
+            if self._estimator is None:
+                from qiskit_ibm_runtime import EstimatorV2
+
+                self._estimator = primitives.RuntimeEstimator(
+                    lambda seed: EstimatorV2(mode=self.runtime_mode(), options=self.options(seed, estimator=True)),
+                    self.rng,
+                    self._run_job,
+                )
+            return self._estimator.run(pubs)
+        if self._sampler is None:
+            self._sampler = primitives.Sampler(self._sampler_factory(), self.rng, self._run_job)
+        return self._sampler.run(pubs)
+
+    def _run_job(self, submit: Callable[[], Any], *, read: Callable[[Any], Any] | None = None) -> Any:
+        return run_job(
+            submit, self.retry, read=read, describe=f"bridge.qiskit job on {self.backend.name}", on_retry=self.on_retry
+        )
+
+    def _sampler_factory(self) -> Callable[[int], Any]:
+        if self._is_aer:
+            from qiskit_aer.primitives import SamplerV2
+
+            return lambda seed: SamplerV2.from_backend(self.backend, seed=seed)
+        from qiskit_ibm_runtime import SamplerV2 as RuntimeSampler
+
+        return lambda seed: RuntimeSampler(mode=self.runtime_mode(), options=self.options(seed, estimator=False))
+
+    def runtime_mode(self) -> Any:
+        """What runtime primitives run in: the backend (``"job"``), or one ``Batch``/``Session`` for the
+        runner's lifetime (opened on first use)."""
+        if self.execution_mode == "job":
+            return self.backend
+        if self._mode is None:
+            from qiskit_ibm_runtime import Batch, Session
+
+            self._mode = (Batch if self.execution_mode == "batch" else Session)(backend=self.backend)
+        return self._mode
+
+    def close(self) -> None:
+        """Close the runtime Batch or Session, if one was opened (a later job opens a new one)."""
+        if self._mode is not None:
+            mode, self._mode = self._mode, None
+            self._estimator = self._sampler = None  # their factories captured the closed mode
+            mode.close()
+
+    def options(self, seed: int, *, estimator: bool) -> dict[str, Any]:
+        """Runtime primitive options: the profile's, and a per-job simulator seed on local (fake) backends."""
+        options = {k: v for k, v in self.runtime_options.items() if estimator or k not in ESTIMATOR_ONLY_OPTIONS}
+        if is_local(self.backend):
+            options["simulator"] = {**options.get("simulator", {}), "seed_simulator": seed}
+        return options
+
+
+def is_local(backend: Any) -> bool:
+    """Whether runtime primitives run ``backend`` locally (a fake backend), not on IBM Quantum."""
+    from qiskit_ibm_runtime import IBMBackend
+
+    return not isinstance(backend, IBMBackend)
+
+
+def validated_runtime_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if the runtime's ``EstimatorOptions`` accepts them, else a ``ProfileError`` saying why."""
+    if not options:
+        return {}
+    from pydantic import ValidationError
+    from qiskit_ibm_runtime.options import EstimatorOptions
+
+    try:
+        EstimatorOptions(**options)
+    except (ValidationError, TypeError, ValueError) as e:
+        raise ProfileError(f"invalid [ibm.options] for the runtime EstimatorV2: {e}".replace("\n", " ")) from e
+    return dict(options)
