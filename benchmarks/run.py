@@ -1,23 +1,31 @@
-"""Benchmarks of the engines that run a hybrid training step: prints a table and writes JSON.
+"""Benchmarks of the engines that run a hybrid training step: prints tables and writes JSON.
 
-    python benchmarks/run.py                         # W1, W2, W3, every engine, 3 repeats
-    python benchmarks/run.py --workloads W1 --json benchmarks/results.json
+    python benchmarks/run.py                        # every workload, 3 repeats (about 30 minutes here)
+    python benchmarks/run.py --workloads W3,JOBS    # a part
+    pip install -c constraints.txt -e ".[verify]"    # for the qiskit-ml engine (qiskit-machine-learning)
 
-Workloads (seconds are medians of ``--repeats`` runs; memory is the peak resident-set growth during them):
+Workloads (seconds are medians of ``--repeats`` runs, one thread per process where the engine allows; every row
+of a table is measured in the same run, so ratios compare like with like):
 
-* W1: one training step (forward + backward, gradients for the 24 weights and the 16×4 inputs), 4 qubits,
-  RX angle embedding + 2 strongly entangling layers, ⟨Z_i⟩ on every wire, batch 16;
-* W2: one epoch of the textbook MNIST 0-vs-1 network (200 images), batch size 1 and 32;
-* W3: the W1 step at 2…12 qubits (batch 16) and at batch 1…256 (4 qubits);
-* MEM: resident memory and the device's compiled-circuit cache after each of 5 epochs of W2 (batch size
-  1, ``bridge``): flat memory means the cache stays within its bound.
+* W1: one training step, 4 qubits, RX angle embedding + 2 strongly entangling layers, ⟨Z_i⟩ on every wire,
+  batch 16, gradients for the 24 weights and the 16×4 inputs (912 circuits by the shift rule);
+* W3: the same step with gradients for the 24 weights only (784 circuits; PennyLane's benchmark), at 2…12 qubits
+  (batch 16) and at batch 1…256 (4 qubits), exact; W3-shots: 4 qubits, batch 16, 1024 shots;
+* W2: one epoch of the textbook MNIST 0-vs-1 network (200 images) at batch size 1 and 32, and the classical
+  network alone (the floor: the same trunk, the circuit replaced by its classical ablation);
+* NOISE: one textbook epoch at batch size 1 on ``aer-shots`` and on ``aer-noisy`` (Manila's noise);
+* LARGE: the W1 step at batch 1,000 and 4,000 on ``bridge``: seconds and peak memory per sample;
+* JOBS: primitive jobs of one W1 training step at batch 1, 16 and 64 on each Qiskit profile, counted where they
+  reach Aer or the runtime primitives (spies on their ``run``), beside the device's own tracker;
+* MEM: resident memory and compiled structures after each of 5 W2 epochs (batch size 1, ``bridge``).
 
-Engines: ``bridge`` (this project's batched device, profile ``aer``), ``aer-stock`` (unmodified
-pennylane-qiskit ``qiskit.aer``), ``default-ps`` (default.qubit, parameter-shift), ``default-bp``
-(default.qubit, backprop), ``lightning-adj`` (lightning.qubit, adjoint), ``reference`` (the
-PennyLane-free Qiskit + torch.autograd implementation, ``bridge.reference``), ``textbook`` (one
-``AerSimulator.run`` per circuit with the shift rule by hand, as the Qiskit textbook does). Slow engines
-stop a sweep once one run exceeds ``--budget`` seconds; skipped cells say so.
+Engines: ``bridge`` (this project's device, profile ``aer``), ``bridge-shots`` (``aer-shots``), ``default-ps``
+(default.qubit, parameter-shift) and ``default-ps-shots`` (1024 shots), ``lightning-ps-shots``, ``default-bp``
+(backprop), ``lightning-adj`` (adjoint), ``reference`` (``bridge.reference``), ``qiskit-ml``
+(qiskit-machine-learning's ``EstimatorQNN`` + ``TorchConnector`` on Aer's ``EstimatorV2``), ``aer-stock``
+(pennylane-qiskit ``qiskit.aer``) and ``textbook`` (one ``AerSimulator.run`` per circuit, shift rule by hand):
+the last two only in W1, where one run takes minutes. An engine whose run exceeds ``--budget`` seconds stops
+its sweep; skipped cells say so.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,20 +48,26 @@ import torch
 
 from bridge import QuantumLayer, circuits, load_profile
 
-ENGINES = ("bridge", "aer-stock", "default-ps", "default-bp", "lightning-adj", "reference", "textbook")
+PROFILES = {
+    "bridge": ("aer", None, None),
+    "bridge-shots": ("aer-shots", None, None),
+    "default-ps": ("default", None, None),
+    "default-ps-shots": ("default", None, 1024),
+    "lightning-ps-shots": ("lightning", None, 1024),
+    "default-bp": ("default", "backprop", None),
+    "lightning-adj": ("lightning", "adjoint", None),
+    "aer-stock": ("aer-stock", None, None),
+}
+EXACT = ["bridge", "default-ps", "default-bp", "lightning-adj", "reference", "qiskit-ml"]
+SHOTS = ["bridge-shots", "default-ps-shots", "lightning-ps-shots"]
 
 
 def _profile(engine: str):
-    base = {
-        "bridge": "aer",
-        "aer-stock": "aer-stock",
-        "default-ps": "default",
-        "default-bp": "default",
-        "lightning-adj": "lightning",
-    }[engine]
-    method = {"default-bp": "backprop", "lightning-adj": "adjoint"}.get(engine)
+    base, method, shots = PROFILES[engine]
     prof = load_profile(base)
-    return dataclasses.replace(prof, diff_method=method) if method else prof
+    if method:
+        prof = dataclasses.replace(prof, diff_method=method)
+    return prof.with_shots(shots) if shots else prof
 
 
 class PeakMemory:
@@ -134,64 +149,6 @@ class TextbookStep:
         return gx, gw
 
 
-# ------------------------------------------------------------------ workloads
-def training_step(engine: str, n_qubits: int, batch: int) -> Callable[[], None]:
-    """A callable running one forward + backward of the W1 model."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, n_qubits, generator=gen)
-    if engine == "textbook":
-        model = TextbookStep(n_qubits)
-        w = np.random.default_rng(0).uniform(0, 2 * np.pi, 2 * n_qubits * 3)
-        return lambda: model.step(x.numpy().astype(float), w, np.ones((batch, n_qubits)))
-    torch.manual_seed(0)
-    if engine == "reference":
-        from bridge.reference import ReferenceLayer, ReferenceQNN
-        from bridge.reference.models import angle_entangling
-
-        m = angle_entangling(n_qubits, 2)
-        layer = ReferenceLayer(ReferenceQNN(m.circuit, m.inputs, m.weights, list(m.observables)))
-    else:
-        layer = QuantumLayer(circuits.angle_entangling(n_qubits, 2), profile=_profile(engine))
-
-    def run() -> None:
-        xi = x.clone().requires_grad_(True)
-        layer(xi).sum().backward()
-
-    return run
-
-
-def mnist_epoch(engine: str, batch_size: int) -> Callable[[], None]:
-    """A callable training the textbook MNIST 0-vs-1 network for one epoch (200 images)."""
-    from torch.utils.data import DataLoader
-
-    from bridge.data import load_split
-    from bridge.models import TextbookHybridNet
-
-    train = load_split("MNIST", train=True, classes=(0, 1), per_class=100)
-    if engine == "textbook":
-        model = _TextbookMnist()
-    elif engine == "reference":
-        from bridge.models import ReferenceTextbookNet
-
-        torch.manual_seed(0)
-        model = ReferenceTextbookNet()
-    else:
-        torch.manual_seed(0)
-        model = TextbookHybridNet(_profile(engine))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def run() -> None:
-        for images, labels in DataLoader(
-            train, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
-        ):
-            optimizer.zero_grad()
-            torch.nn.functional.nll_loss(model(images), labels).backward()
-            optimizer.step()
-
-    run.model = model
-    return run
-
-
 class _TextbookHybrid(torch.autograd.Function):
     """The textbook's H·RY(θ) layer: one AerSimulator.run per circuit, shift rule by hand (with the ½)."""
 
@@ -234,17 +191,156 @@ class _TextbookMnist(torch.nn.Module):
         return torch.log(torch.cat([1 - p1, p1], dim=1).clamp_min(1e-12))
 
 
+# ------------------------------------------------------------------ workloads
+def _qiskit_ml_layer(n_qubits: int, input_gradients: bool) -> torch.nn.Module:
+    """qiskit-machine-learning's EstimatorQNN + TorchConnector over the same circuit, on Aer's EstimatorV2."""
+    from qiskit_aer.primitives import EstimatorV2
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    from bridge.reference.models import angle_entangling
+
+    m = angle_entangling(n_qubits, 2)
+    estimator = EstimatorV2()
+    qnn = EstimatorQNN(
+        circuit=m.circuit,
+        observables=list(m.observables),
+        input_params=list(m.inputs),
+        weight_params=list(m.weights),
+        estimator=estimator,
+        gradient=ParamShiftEstimatorGradient(estimator),
+        default_precision=0.0,  # exact, like the other exact engines (its default, 1/64, samples the forward pass)
+        input_gradients=input_gradients,
+    )
+    return TorchConnector(qnn, initial_weights=np.random.default_rng(0).uniform(0, 2 * np.pi, len(m.weights)))
+
+
+def training_step(engine: str, n_qubits: int, batch: int, inputs_trainable: bool = True) -> Callable[[], None]:
+    """A callable running one forward + backward of the W1 (inputs trainable) or W3 (weights only) model."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, n_qubits, generator=gen)
+    if engine == "textbook":
+        model = TextbookStep(n_qubits)
+        w = np.random.default_rng(0).uniform(0, 2 * np.pi, 2 * n_qubits * 3)
+        return lambda: model.step(x.numpy().astype(float), w, np.ones((batch, n_qubits)))
+    torch.manual_seed(0)
+    if engine == "reference":
+        from bridge.reference import ReferenceLayer, ReferenceQNN
+        from bridge.reference.models import angle_entangling
+
+        m = angle_entangling(n_qubits, 2)
+        layer: torch.nn.Module = ReferenceLayer(ReferenceQNN(m.circuit, m.inputs, m.weights, list(m.observables)))
+    elif engine == "qiskit-ml":
+        layer = _qiskit_ml_layer(n_qubits, inputs_trainable)
+    else:
+        layer = QuantumLayer(circuits.angle_entangling(n_qubits, 2), profile=_profile(engine))
+
+    def run() -> None:
+        xi = x.clone().requires_grad_(inputs_trainable)
+        layer(xi).sum().backward()
+
+    return run
+
+
+def mnist_epoch(engine: str, batch_size: int) -> Callable[[], None]:
+    """A callable training the textbook MNIST 0-vs-1 network for one epoch (200 images)."""
+    from torch.utils.data import DataLoader
+
+    from bridge.data import load_split
+    from bridge.models import ReferenceTextbookNet, TextbookHybridNet
+
+    train = load_split("MNIST", train=True, classes=(0, 1), per_class=100)
+    torch.manual_seed(0)
+    if engine == "textbook":
+        model: torch.nn.Module = _TextbookMnist()
+    elif engine == "reference":
+        model = ReferenceTextbookNet()
+    elif engine == "classical":
+        model = TextbookHybridNet(None, classical=True)
+    else:
+        model = TextbookHybridNet(load_profile(engine) if engine in ("aer-shots", "aer-noisy") else _profile(engine))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def run() -> None:
+        for images, labels in DataLoader(
+            train, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
+        ):
+            optimizer.zero_grad()
+            torch.nn.functional.nll_loss(model(images), labels).backward()
+            optimizer.step()
+
+    run.model = model  # type: ignore[attr-defined]
+    return run
+
+
 def memory_over_epochs(epochs: int = 5) -> dict:
     """RSS (MiB) and compiled structures held by the device after each training epoch."""
     run = mnist_epoch("bridge", 1)
-    device = run.model.quantum.qlayer.qnode.device
+    device = run.model.quantum.qlayer.qnode.device  # type: ignore[attr-defined]
     process = psutil.Process()
     rss, cache = [], []
     for _ in range(epochs):
         run()
         rss.append(round(process.memory_info().rss / 2**20, 1))
         cache.append(len(device.compiler))
-    return {"rss_mib_after_epoch": rss, "cached_structures_after_epoch": cache, "cache_bound": device.cache_size}
+    return {
+        "rss_mib_after_epoch": rss,
+        "cached_structures_after_epoch": cache,
+        "cache_bound": device.compiler.cache_size,
+    }
+
+
+SPIED = {
+    "AerSimulator.run": ("qiskit_aer", "AerSimulator"),
+    "aer SamplerV2.run": ("qiskit_aer.primitives", "SamplerV2"),
+    "runtime EstimatorV2.run": ("qiskit_ibm_runtime", "EstimatorV2"),
+    "runtime SamplerV2.run": ("qiskit_ibm_runtime", "SamplerV2"),
+}
+
+
+def jobs_per_step() -> list[dict]:
+    """Primitive jobs of one W1 step on each Qiskit profile, counted at Aer and the runtime primitives."""
+    import importlib
+
+    import pennylane as qml
+
+    counter: Counter[str] = Counter()
+    originals = {}
+    for name, (module, cls_name) in SPIED.items():
+        cls = getattr(importlib.import_module(module), cls_name)
+        originals[name] = (cls, cls.run)
+
+        def spy(self, *args, _name=name, _original=cls.run, **kwargs):
+            counter[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        cls.run = spy
+    rows = []
+    try:
+        for profile in ("aer", "aer-shots", "aer-noisy", "ibm-fake-manila"):
+            for batch in (1, 16, 64):
+                layer = QuantumLayer(circuits.angle_entangling(4, 2), profile=profile)
+                x = torch.rand(batch, 4, requires_grad=True)
+                counter.clear()
+                with qml.Tracker(layer.qlayer.qnode.device) as tracker:
+                    layer(x).sum().backward()
+                submitted = sum(v for k, v in counter.items() if k != "AerSimulator.run") or counter["AerSimulator.run"]
+                rows.append(
+                    {
+                        "profile": profile,
+                        "batch": batch,
+                        "jobs_at_backend": submitted,
+                        "aer_runs": counter["AerSimulator.run"],
+                        "tracker_jobs": int(tracker.totals["primitive_jobs"]),
+                        "circuits": int(tracker.totals["pub_rows"]),
+                    }
+                )
+                print(f"JOBS {profile:16s} batch {batch:3d}: {rows[-1]}", file=sys.stderr, flush=True)
+    finally:
+        for cls, run in originals.values():
+            cls.run = run
+    return rows
 
 
 # ------------------------------------------------------------------ measurement
@@ -261,13 +357,23 @@ def measure(make: Callable[[], Callable[[], None]], repeats: int, budget: float)
     return {"seconds": statistics.median(times), "repeats": len(times), "peak_mib": round(memory.mib, 1)}
 
 
-def cells(workloads: list[str]) -> list[tuple[str, str, dict, Callable]]:
+def cells(workloads: list[str], engines: list[str]) -> list[tuple]:
+    """(workload, case, parameters, engines, maker(engine) -> make) of the chosen workloads."""
+
+    def pick(names: list[str]) -> list[str]:
+        return [e for e in names if e in engines]
+
     out = []
     if "W1" in workloads:
-        out.append(("W1", "4q batch 16", {"qubits": 4, "batch": 16}, lambda e: lambda: training_step(e, 4, 16)))
-    if "W2" in workloads:
-        for bs in (1, 32):
-            out.append(("W2", f"epoch bs {bs}", {"batch_size": bs}, lambda e, bs=bs: lambda: mnist_epoch(e, bs)))
+        out.append(
+            (
+                "W1",
+                "4q batch 16",
+                {"qubits": 4, "batch": 16},
+                pick([*EXACT, *SHOTS, "aer-stock", "textbook"]),
+                lambda e: lambda: training_step(e, 4, 16),
+            )
+        )
     if "W3" in workloads:
         for q in (2, 4, 6, 8, 10, 12):
             out.append(
@@ -275,95 +381,152 @@ def cells(workloads: list[str]) -> list[tuple[str, str, dict, Callable]]:
                     "W3-qubits",
                     f"{q}q batch 16",
                     {"qubits": q, "batch": 16},
-                    lambda e, q=q: lambda: training_step(e, q, 16),
+                    pick(EXACT),
+                    lambda e, q=q: lambda: training_step(e, q, 16, inputs_trainable=False),
                 )
             )
         for b in (1, 4, 16, 64, 256):
             out.append(
-                ("W3-batch", f"4q batch {b}", {"qubits": 4, "batch": b}, lambda e, b=b: lambda: training_step(e, 4, b))
+                (
+                    "W3-batch",
+                    f"4q batch {b}",
+                    {"qubits": 4, "batch": b},
+                    pick(EXACT),
+                    lambda e, b=b: lambda: training_step(e, 4, b, inputs_trainable=False),
+                )
+            )
+        out.append(
+            (
+                "W3-shots",
+                "4q batch 16, 1024 shots",
+                {"qubits": 4, "batch": 16},
+                pick(SHOTS),
+                lambda e: lambda: training_step(e, 4, 16, inputs_trainable=False),
+            )
+        )
+    if "W2" in workloads:
+        for bs in (1, 32):
+            out.append(
+                (
+                    "W2",
+                    f"epoch bs {bs}",
+                    {"batch_size": bs},
+                    pick(["bridge", "default-ps", "default-bp", "reference", "classical"]),
+                    lambda e, bs=bs: lambda: mnist_epoch(e, bs),
+                )
+            )
+    if "NOISE" in workloads:
+        out.append(
+            ("NOISE", "epoch bs 1", {"batch_size": 1}, ["aer-shots", "aer-noisy"], lambda e: lambda: mnist_epoch(e, 1))
+        )
+    if "LARGE" in workloads:
+        for b in (1000, 4000):
+            out.append(
+                (
+                    "LARGE",
+                    f"4q batch {b}",
+                    {"qubits": 4, "batch": b},
+                    pick(["bridge"]),
+                    lambda e, b=b: lambda: training_step(e, 4, b),
+                )
             )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,MEM")
-    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--workloads", default="W1,W3,W2,NOISE,LARGE,JOBS,MEM")
+    parser.add_argument("--engines", default=",".join([*EXACT, *SHOTS, "aer-stock", "textbook", "classical"]))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--budget", type=float, default=60.0, help="seconds: a slower run ends the engine's repeats and its sweep"
+        "--budget", type=float, default=30.0, help="seconds: a slower run ends the engine's repeats and its sweep"
     )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes only, to check that every engine runs")
     args = parser.parse_args(argv)
-    engines = args.engines.split(",")
+    torch.set_num_threads(1)
+    workloads = args.workloads.split(",")
     rows = []
     over_budget: set[tuple[str, str]] = set()
-    selected = cells(args.workloads.split(","))
-    if args.smoke:
-        selected = [
-            c for c in selected if c[2].get("qubits", 2) == 2 or c[2].get("batch") == 1 or c[2].get("batch_size") == 32
-        ]
-    for workload, label, params, make in selected:
+    for workload, label, params, engines, make in cells(workloads, args.engines.split(",")):
         row = {"workload": workload, "case": label, **params, "engines": {}}
         for engine in engines:
             if (workload, engine) in over_budget:
                 row["engines"][engine] = {"skipped": f"an earlier {workload} run took over {args.budget:.0f} s"}
                 continue
-            result = measure(make(engine), args.repeats, args.budget)
-            if result["seconds"] > args.budget and workload.startswith("W3"):
+            try:
+                result = measure(make(engine), args.repeats if workload != "LARGE" else 1, args.budget)
+            except ImportError as e:  # the optional verify extra (qiskit-machine-learning) is not installed
+                row["engines"][engine] = {"skipped": f"not installed: {e.name}"}
+                continue
+            if result["seconds"] > args.budget:
                 over_budget.add((workload, engine))
+            if workload == "LARGE":
+                result["kib_per_sample"] = round(result["peak_mib"] * 1024 / params["batch"], 1)
             row["engines"][engine] = result
             print(
-                f"{workload:10s} {label:14s} {engine:14s} {result['seconds']:9.3f} s  "
+                f"{workload:10s} {label:24s} {engine:18s} {result['seconds']:9.3f} s  "
                 f"(x{result['repeats']}, +{result['peak_mib']} MiB)",
                 file=sys.stderr,
                 flush=True,
             )
-        base = row["engines"].get("bridge", {}).get("seconds")
+        first = next((r.get("seconds") for r in row["engines"].values() if "seconds" in r), None)
         for result in row["engines"].values():
-            if base and "seconds" in result:
-                result["ratio_to_bridge"] = round(result["seconds"] / base, 2)
+            if first and "seconds" in result:
+                result["ratio_to_first"] = round(result["seconds"] / first, 2)
         rows.append(row)
-    if "MEM" in args.workloads.split(","):
-        memory = memory_over_epochs()
+    jobs = jobs_per_step() if "JOBS" in workloads else None
+    memory = memory_over_epochs() if "MEM" in workloads else None
+    if memory:
         print(
             f"MEM: RSS after each epoch {memory['rss_mib_after_epoch']} MiB, cached structures "
             f"{memory['cached_structures_after_epoch']} (bound {memory['cache_bound']})",
             file=sys.stderr,
         )
-    else:
-        memory = None
     report = {
         "machine": {
             "cpus": psutil.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
             "torch": torch.__version__,
+            "threads": 1,
         },
         "repeats": args.repeats,
         "rows": rows,
+        "jobs": jobs,
         "memory": memory,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    _print_table(rows, engines)
+    _print_tables(rows, jobs)
     return 0
 
 
-def _print_table(rows: list[dict], engines: list[str]) -> None:
-    print("| workload | case | " + " | ".join(engines) + " |")
-    print("| --- | --- | " + " | ".join("---:" for _ in engines) + " |")
-    for row in rows:
-        cells_ = []
-        for engine in engines:
-            r = row["engines"].get(engine, {})
-            if "seconds" in r:
-                ratio = f" ({r['ratio_to_bridge']}×)" if "ratio_to_bridge" in r and engine != "bridge" else ""
-                cells_.append(f"{r['seconds']:.3g} s{ratio}")
-            else:
-                cells_.append("skipped")
-        print(f"| {row['workload']} | {row['case']} | " + " | ".join(cells_) + " |")
+def _print_tables(rows: list[dict], jobs: list[dict] | None) -> None:
+    for workload in dict.fromkeys(r["workload"] for r in rows):
+        group = [r for r in rows if r["workload"] == workload]
+        engines = list(dict.fromkeys(e for r in group for e in r["engines"]))
+        print(f"\n{workload} (ratio: time / the first engine's)\n| case | " + " | ".join(engines) + " |")
+        print("| --- | " + " | ".join("---:" for _ in engines) + " |")
+        for row in group:
+            cells_ = []
+            for engine in engines:
+                r = row["engines"].get(engine, {})
+                if "seconds" in r:
+                    extra = f" ({r['ratio_to_first']}×)" if r.get("ratio_to_first") not in (None, 1.0) else ""
+                    if "kib_per_sample" in r:
+                        extra += f", {r['kib_per_sample']} KiB/sample"
+                    cells_.append(f"{r['seconds']:.3g} s{extra}")
+                else:
+                    cells_.append("skipped")
+            print(f"| {row['case']} | " + " | ".join(cells_) + " |")
+    if jobs:
+        print("\nJOBS\n| profile | batch | jobs at the backend | Aer runs | tracker | circuits |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for j in jobs:
+            print(
+                f"| {j['profile']} | {j['batch']} | {j['jobs_at_backend']} | {j['aer_runs']} | {j['tracker_jobs']} | "
+                f"{j['circuits']} |"
+            )
 
 
 if __name__ == "__main__":

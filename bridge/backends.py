@@ -45,8 +45,12 @@ def fake_backend_classes() -> dict[str, type]:
         return {type(b).__name__: type(b) for b in FakeProviderForBackendV2().backends()}
 
 
+DENSITY_MATRIX_WIRES = 10
+
+
 def noisy_simulator(fake_name: str, wires: int) -> Any:
-    """``AerSimulator`` with the noise model, basis gates and coupling map of a fake IBM backend.
+    """``AerSimulator`` with the noise model, basis gates and coupling map of a fake IBM backend; its method the
+    density matrix for up to :data:`DENSITY_MATRIX_WIRES` wires, Aer's choice (trajectories) beyond.
 
     Raises:
         ProfileError: unknown fake backend, or more ``wires`` than it has qubits.
@@ -59,7 +63,31 @@ def noisy_simulator(fake_name: str, wires: int) -> Any:
             f"{wires} wires do not fit on {fake_name} ({fake.num_qubits} qubits); "
             "pick a larger fake backend for noise_backend"
         )
-    return AerSimulator.from_backend(fake)
+    # A density matrix of up to 10 qubits (Aer drops the idle ones) is simulated once per circuit, all shots sampled
+    # from it; the statevector method would re-simulate every shot as a noise trajectory.
+    method = "density_matrix" if wires <= DENSITY_MATRIX_WIRES else "automatic"
+    return AerSimulator.from_backend(fake, method=method)
+
+
+def reduced_noise_model(noise_model: Any, qubits: frozenset[int]) -> Any:
+    """The errors of ``noise_model`` that act only on ``qubits``: the same outcomes for a circuit whose gates and
+    measurements touch no other qubit, at a fraction of Aer's per-run cost (it serializes and parses the whole
+    model for every run: about 65 ms for Manila's, 3 ms reduced to one qubit, measured).
+
+    Reads the model's error tables (``NoiseModel._local_quantum_errors`` and ``_local_readout_errors``; pinned by
+    ``tests/unit/test_pins.py``) and rebuilds it with the public ``add_quantum_error``/``add_readout_error``.
+    """
+    from qiskit_aer.noise import NoiseModel
+
+    reduced = NoiseModel(basis_gates=noise_model.basis_gates)
+    for instruction, by_qubits in noise_model._local_quantum_errors.items():
+        for gate_qubits, error in by_qubits.items():
+            if set(gate_qubits) <= qubits:
+                reduced.add_quantum_error(error, instruction, gate_qubits, warnings=False)
+    for gate_qubits, error in noise_model._local_readout_errors.items():
+        if set(gate_qubits) <= qubits:
+            reduced.add_readout_error(error, gate_qubits, warnings=False)
+    return reduced
 
 
 def qiskit_backend(prof: Profile, wires: int) -> Any:
@@ -81,7 +109,26 @@ def qiskit_backend(prof: Profile, wires: int) -> Any:
         from bridge.ibm import ibm_backend
 
         return ibm_backend(prof.ibm, wires)
-    return AerSimulator(method="statevector")
+    if prof.qiskit.device == "GPU":
+        check_aer_gpu(prof.name)
+    return AerSimulator(method=prof.qiskit.method, device=prof.qiskit.device)
+
+
+def check_aer_gpu(profile_name: str) -> None:
+    """Refuse a GPU Aer profile on a machine whose Aer cannot simulate on a GPU.
+
+    Raises:
+        ProfileError: naming what Aer offers here and the CPU profile to use instead.
+    """
+    from qiskit_aer import AerSimulator
+
+    offered = AerSimulator().available_devices()
+    if "GPU" not in offered:
+        raise ProfileError(
+            f"profile {profile_name!r} simulates on a GPU, but this machine's Qiskit Aer offers "
+            f"{', '.join(offered)} only: it needs an NVIDIA GPU with CUDA 12 and Aer's GPU build "
+            "(pip uninstall qiskit-aer && pip install 'qiskit-aer-gpu>=0.17,<0.18'); use profile 'aer' here"
+        )
 
 
 def dry_run_stand_in(prof: Profile, wires: int) -> Any:

@@ -21,6 +21,7 @@ import torch
 from bridge.exceptions import BridgeError
 
 FORMAT = 2  # 1: the unversioned checkpoints of qml-bridge 0.1.0 before this module
+IDENTITY_DEFAULTS = {"world_size": 1}  # identity keys added since format 2, as older checkpoints meant them
 
 
 def _write_atomic(path: Path, write: Any) -> None:
@@ -99,6 +100,8 @@ class RunCheckpoint:
         history: Mapping[str, list[float]],
         seconds: float,
         execution: Mapping[str, int] | None = None,
+        *,
+        ranks: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Write the run's state atomically.
 
@@ -108,7 +111,9 @@ class RunCheckpoint:
             progress: where the run stands (``epoch``, ``step`` and the running sums of the epoch in progress).
             history: per-epoch lists (``train_loss`` …).
             seconds: seconds spent on the run so far, across resumes.
-            execution: primitive jobs, circuits and shots so far, across resumes.
+            execution: primitive jobs, circuits and shots so far, across resumes (summed over ranks).
+            ranks: in a distributed run, every rank's ``torch_rng``, ``device_rngs`` and ``execution`` (rank order);
+                each rank restores its own.
         """
         save_checkpoint(
             {
@@ -121,12 +126,19 @@ class RunCheckpoint:
                 "history": {k: list(v) for k, v in history.items()},
                 "seconds": float(seconds),
                 "execution": dict(execution or {}),
+                **({"ranks": [{**r, "execution": dict(r.get("execution") or {})} for r in ranks]} if ranks else {}),
             },
             self.path,
         )
 
     def restore(
-        self, modules: Mapping[str, Any], devices: Sequence[Any], *, epochs: int, steps_per_epoch: int | None = None
+        self,
+        modules: Mapping[str, Any],
+        devices: Sequence[Any],
+        *,
+        epochs: int,
+        steps_per_epoch: int | None = None,
+        rank: int = 0,
     ) -> dict[str, Any]:
         """Load the checkpoint into ``modules`` and ``devices`` and return its ``progress``, ``history``,
         ``seconds`` and ``execution``.
@@ -136,6 +148,7 @@ class RunCheckpoint:
             devices: the run's quantum devices.
             epochs: the run's epochs (a checkpoint cannot be further than that).
             steps_per_epoch: optimizer steps per epoch, where steps are counted.
+            rank: this process's rank in a distributed run (its own RNG states and counts are restored).
 
         Raises:
             BridgeError: another run's checkpoint, or a field that is missing or malformed (named).
@@ -148,7 +161,18 @@ class RunCheckpoint:
                 "start the run again without --resume (or with another --out)"
             )
         identity = _field(state, "identity", dict, where)
-        differing = {k: (identity.get(k), v) for k, v in self.identity.items() if identity.get(k) != v}
+        differing = {
+            k: (identity.get(k, IDENTITY_DEFAULTS.get(k)), v)
+            for k, v in self.identity.items()
+            if identity.get(k, IDENTITY_DEFAULTS.get(k)) != v
+        }
+        if "world_size" in differing:
+            before, now = differing["world_size"]
+            raise BridgeError(
+                f"{where} was written by a run on {before} process(es), this one has {now}: resume with the same "
+                f"world size (torchrun --nproc-per-node {before} … --resume, or no torchrun for 1), or use another "
+                "--out"
+            )
         if differing:
             told = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differing.items())
             raise BridgeError(
@@ -165,11 +189,12 @@ class RunCheckpoint:
                     f"{where}: the state of {name!r} does not fit this run's {name} "
                     f"({str(e).splitlines()[0]}); it was written by another model"
                 ) from e
+        own = _rank_state(state, rank, where)
         try:
-            torch.set_rng_state(_field(state, "torch_rng", torch.Tensor, where))
+            torch.set_rng_state(_field(own, "torch_rng", torch.Tensor, where))
         except (RuntimeError, TypeError) as e:
             raise BridgeError(f"{where}: field 'torch_rng' is not a torch RNG state ({e})") from e
-        rngs = _field(state, "device_rngs", list, where)
+        rngs = _field(own, "device_rngs", list, where)
         for device, rng in zip(devices, rngs, strict=False):
             if rng is not None and hasattr(device, "rng_state"):
                 try:
@@ -189,8 +214,19 @@ class RunCheckpoint:
                     f"epoch ({progress['epoch']}), got {values!r}"
                 )
         seconds = _field(state, "seconds", float, where)
-        execution = _field(state, "execution", dict, where)
+        execution = _field(own, "execution", dict, where)
         return {"progress": progress, "history": history, "seconds": seconds, "execution": execution}
+
+
+def _rank_state(state: dict[str, Any], rank: int, where: str) -> dict[str, Any]:
+    """The fields that differ per rank (``torch_rng``, ``device_rngs``, ``execution``): the checkpoint's own for
+    a one-process run, ``ranks[rank]`` for a distributed one."""
+    if "ranks" not in state:
+        return state
+    ranks = _field(state, "ranks", list, where)
+    if not 0 <= rank < len(ranks) or not isinstance(ranks[rank], dict):
+        raise BridgeError(f"{where}: field 'ranks' has no state for rank {rank}; it holds {len(ranks)} rank(s)")
+    return ranks[rank]
 
 
 def _field(state: dict[str, Any], name: str, kind: type, where: str) -> Any:

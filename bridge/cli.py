@@ -8,97 +8,89 @@ exits with code 1, and an interrupted run with 130, each leaving a checkpoint to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from bridge.exceptions import BridgeError, ExecutionError, NetworkError
-from bridge.profiles import DEFAULT_PROFILE, ENV_VAR, Profile, list_profiles, load_profile
+from bridge import validate
+from bridge.cli_parser import build_parser
+from bridge.exceptions import BridgeError, ExecutionError, NetworkError, RankFailure
+from bridge.profiles import Profile, list_profiles, load_profile
 
 
-def _shots(text: str) -> int | None:
-    if text.lower() in ("exact", "none"):
+def _weight_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]] | None:
+    if not items:
         return None
-    return _positive(text, "shots must be a positive integer or 'exact'")
+    shapes = {}
+    for item in items:
+        name, _, dims = item.partition("=")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(",") if d)
+        except ValueError:
+            raise BridgeError(f"--weight-shape takes NAME=D1,D2,… (e.g. weights=2,3), got {item!r}") from None
+        if not name or not dims:
+            raise BridgeError(f"--weight-shape takes NAME=D1,D2,… (e.g. weights=2,3), got {item!r}")
+    return shapes
 
 
-def _positive(text: str, what: str = "expected a positive integer") -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{what}, got {value}")
-    return value
+def _cmd_verify_model(args: argparse.Namespace) -> int:
+    from bridge.verify import TABLE_HEADER, format_row, write_rows
+    from bridge.verify_model import DEFAULT_PROFILES, load_model, verify_model
+
+    validate.writable_file(args.json, "--json")
+    rows = verify_model(
+        load_model(args.model),
+        args.device or DEFAULT_PROFILES,
+        batch=args.batch,
+        seed=args.seed,
+        against=args.against,
+        tolerance=args.tolerance,
+        weight_shapes=_weight_shapes(args.weight_shape),
+        n_inputs=args.n_inputs,
+    )
+    print(TABLE_HEADER)
+    for row in rows:
+        print(format_row(row))
+    if args.json:
+        write_rows(rows, args.json)
+    return _verdict(rows)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
-    from bridge.examples import EXAMPLES
-
-    parser = argparse.ArgumentParser(prog="qml-bridge", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    devices = commands.add_parser("devices", help="list the device profiles")
-    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-    train = commands.add_parser("train", help="train an example")
-    train.add_argument("example", choices=sorted(EXAMPLES), help="which example")
-    train.add_argument(
-        "--device", default=None, help=f"profile name or TOML path (default: ${ENV_VAR} or {DEFAULT_PROFILE!r})"
-    )
-    train.add_argument("--epochs", type=_positive, default=None, help="epochs (default: the example's)")
-    train.add_argument(
-        "--shots",
-        type=_shots,
-        default=argparse.SUPPRESS,
-        help="override the profile's shots: a positive integer or 'exact'",
-    )
-    train.add_argument("--seed", type=int, default=0, help="seed of weights, dropout, data order and simulator")
-    train.add_argument("--batch-size", type=_positive, default=None, help="images per step (default: the example's)")
-    train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/EXAMPLE)")
-    train.add_argument(
-        "--data-root",
-        type=Path,
-        default=None,
-        help="dataset root in torchvision's layout, tested on its full test split (default: the embedded subset)",
-    )
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    train.add_argument(
-        "--checkpoint-every",
-        type=_positive,
-        default=0,
-        metavar="STEPS",
-        help="also checkpoint every STEPS optimizer steps (default: after each epoch and on Ctrl-C)",
-    )
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.add_argument(
-        "--classical",
-        action="store_true",
-        help="replace the quantum layer by a classical layer of the same shapes (the ablation)",
-    )
-    train.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the jobs, circuits and shots the run would need, run no circuit, and exit",
-    )
-    verify = commands.add_parser("verify", help="check values and gradients across frameworks")
-    verify.add_argument(
-        "--device",
-        action="append",
-        default=None,
-        help="profile to verify (repeatable; default: default, lightning, aer, aer-shots)",
-    )
-    verify.add_argument("--random", type=int, default=50, help="seeded random circuits besides the library")
-    verify.add_argument("--seed", type=int, default=0, help="seed of circuits, inputs, weights and cotangents")
-    verify.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
-    return parser
+def _verdict(rows: Sequence[Any]) -> int:
+    failed = [r for r in rows if not r.passed]
+    unchecked = [r for r in failed if r.not_checked]
+    if failed:
+        print(
+            f"verification FAILED: {len(failed) - len(unchecked)} of {len(rows)} comparisons out of tolerance"
+            + (f", {len(unchecked)} could not be made" if unchecked else "")
+        )
+    else:
+        print(f"verification: all {len(rows)} comparisons within tolerance")
+    return 1 if failed else 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.model:
+        return _cmd_verify_model(args)
+    model_only = [
+        o
+        for o, v in (
+            ("--against", args.against),
+            ("--tolerance", args.tolerance),
+            ("--n-inputs", args.n_inputs),
+            ("--weight-shape", args.weight_shape),
+        )
+        if v
+    ]
+    if model_only:
+        raise BridgeError(f"{', '.join(model_only)}: these options apply only with --model FILE.py:NAME")
     from bridge.verify import DEFAULT_PROFILES, TABLE_HEADER, format_row, run_verification
 
+    validate.writable_file(args.json, "--json")
     print(TABLE_HEADER, flush=True)
     rows = run_verification(
         args.device or DEFAULT_PROFILES,
@@ -107,12 +99,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         json_path=args.json,
         progress=lambda row: print(format_row(row), flush=True),
     )
-    failed = [r for r in rows if not r.passed]
-    if failed:
-        print(f"verification FAILED: {len(failed)} of {len(rows)} comparisons out of tolerance")
-    else:
-        print(f"verification: all {len(rows)} comparisons within tolerance")
-    return 1 if failed else 0
+    return _verdict(rows)
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
@@ -150,7 +137,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bridge.examples import get_example
 
     example = get_example(args.example)
-    profile = load_profile(args.device).with_seed(args.seed)
+    profile = load_profile(args.device)
+    if args.seed is not None:  # --seed also seeds the simulator; without it the profile's seed stays
+        profile = profile.with_seed(args.seed)
     if profile.needs_ibm_account and not args.dry_run:
         from bridge.ibm import check_credentials
 
@@ -162,7 +151,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         profile=profile,
         epochs=args.epochs or example.epochs,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else 0,
         batch_size=args.batch_size or example.batch_size,
         out=args.out or Path("runs") / example.name,
         data_root=args.data_root,
@@ -172,18 +161,45 @@ def _cmd_train(args: argparse.Namespace) -> int:
         classical=args.classical,
     )
     example.check(config, dry_run=args.dry_run)
+    if args.nproc is not None and not args.dry_run:
+        raise BridgeError(
+            "--nproc sizes a --dry-run preview; to train on N processes start the run with "
+            "torchrun --nproc-per-node N -m bridge train ..."
+        )
     if args.dry_run:
         from bridge.cost import format_preview, preview_training
 
-        preview = preview_training(example, config)
+        nproc = args.nproc or int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if os.environ.get("RANK", "0") != "0":
+            return 0  # under torchrun, rank 0 prints the preview for all
+        preview = preview_training(example, config, nproc)
         print(f"cost preview of {example.name} on {_describe(profile)}; no circuit was run")
         print(format_preview(preview, config.batch_size))
         return 0
+    if args.overwrite and args.resume:
+        raise BridgeError("--resume continues the checkpoint in --out, --overwrite discards it: give one of them")
     where = "a classical layer instead of the circuit (--classical)" if config.classical else _describe(profile)
-    print(f"running {example.name} ({example.summary}) on {where}, {config.epochs} epoch(s)", flush=True)
-    metrics = example.run(config)
-    print(f"{metrics['summary']}; {metrics['seconds']:.1f} s; wrote metrics.json and its figures to {config.out}")
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun's rank 0 (or no torchrun) owns the folder
+    with contextlib.ExitStack() as stack:
+        if main_rank:
+            from bridge.run_folder import RunLock, check_output_folder
+
+            check_output_folder(config.out, resume=config.resume, overwrite=args.overwrite)
+            stack.enter_context(RunLock(config.out))
+            print(f"running {example.name} ({example.summary}) on {where}, {config.epochs} epoch(s)", flush=True)
+        metrics = example.run(config)
+    if "summary" in metrics:  # rank 0 (or the only process) reports; other torchrun ranks write nothing
+        print(f"{metrics['summary']}; {metrics['seconds']:.1f} s; wrote metrics.json and its figures to {config.out}")
     return 0
+
+
+def _after_failure(args: argparse.Namespace) -> str:
+    """What a backend failure leaves: the checkpoint to resume from, if the run wrote one."""
+    out = getattr(args, "out", None) or (Path("runs") / args.example if getattr(args, "example", None) else None)
+    if out is not None and (Path(out) / "checkpoint.pt").is_file():
+        checkpoint = Path(out) / "checkpoint.pt"
+        return f"The last checkpoint ({checkpoint}) is intact; continue with --resume once the backend works again."
+    return "No checkpoint was written yet; run the command again once the backend works."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,16 +207,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"devices": _cmd_devices, "train": _cmd_train, "verify": _cmd_verify}
     try:
+        validate.check_environment()
         return handlers[args.command](args)
     except NetworkError as e:  # the network failed, not the user
         print(f"qml-bridge: error: {e}", file=sys.stderr)
         return 1
-    except ExecutionError as e:  # the backend failed, not the user: the last checkpoint is intact
-        print(
-            f"qml-bridge: error: {e}\nThe last checkpoint is intact; continue with --resume once the backend "
-            "works again.",
-            file=sys.stderr,
-        )
+    except ExecutionError as e:  # the backend failed, not the user
+        print(f"qml-bridge: error: {e} {_after_failure(args)}", file=sys.stderr)
+        return 1
+    except RankFailure as e:  # another torchrun rank failed, not the user
+        print(f"qml-bridge: error: {e}", file=sys.stderr)
         return 1
     except BridgeError as e:
         print(f"qml-bridge: error: {e}", file=sys.stderr)

@@ -59,12 +59,13 @@ class CostPreview:
     """A run's predicted cost.
 
     Attributes:
-        step: one training step at the run's batch size.
-        epoch: one pass over the training images.
-        evaluation: the test-set evaluation at the end of the run.
-        total: ``epochs`` epochs plus the evaluation.
+        step: one training step at the run's batch size (of one rank).
+        epoch: one pass over the training images (one rank's shard of them).
+        evaluation: the test-set evaluation at the end of the run (rank 0 alone evaluates).
+        total: ``epochs`` epochs plus the evaluation, all ranks together.
         epochs: epochs of the run.
         steps_per_epoch: optimizer steps per epoch.
+        nproc: processes the run is previewed for (``torchrun --nproc-per-node``; 1 without torchrun).
         qpu_seconds: for shot-based profiles, ``total.shots × 250 µs`` (IBM's default repetition delay):
             a lower bound of QPU time on hardware, ignoring circuit duration and per-job overhead.
     """
@@ -76,6 +77,17 @@ class CostPreview:
     epochs: int
     steps_per_epoch: int
     qpu_seconds: float | None
+    nproc: int = 1
+
+    @property
+    def rank0(self) -> Counts:
+        """Rank 0's share: its epochs and the evaluation."""
+        return self.epoch * self.epochs + self.evaluation
+
+    @property
+    def other_rank(self) -> Counts:
+        """Each other rank's share: its epochs."""
+        return self.epoch * self.epochs
 
 
 def _refuse_without_jobs(where: str) -> None:
@@ -104,12 +116,14 @@ def _traced(devices: list[Any], run: Any) -> Counts:
     return total
 
 
-def preview_training(task: ImageTask, config: Any) -> CostPreview:
+def preview_training(task: ImageTask, config: Any, nproc: int = 1) -> CostPreview:
     """Predict the jobs, circuits and shots of ``train_task(task, config)`` without running a circuit.
 
     Args:
         task: the example.
-        config: its :class:`~bridge.train.TrainConfig` (profile, epochs, batch size, data root).
+        config: its :class:`~bridge.train.TrainConfig` (profile, epochs, batch size per rank, data root).
+        nproc: ranks of a ``torchrun`` run: each takes ``⌈images / nproc⌉`` images per epoch (torch's
+            ``DistributedSampler`` pads the last shard), rank 0 alone evaluates.
 
     Raises:
         ProfileError: the profile does not run on ``bridge.qiskit`` (nothing to count).
@@ -132,27 +146,39 @@ def preview_training(task: ImageTask, config: Any) -> CostPreview:
         with torch.no_grad():
             return _traced(devices, lambda: model(images))
 
-    batch = min(config.batch_size, len(train_set))
-    full, rest = divmod(len(train_set), batch)
+    shard = -(-len(train_set) // nproc)
+    batch = min(config.batch_size, shard)
+    full, rest = divmod(shard, batch)
     step = step_cost(batch)
     epoch = step * full + (step_cost(rest) if rest else Counts())
     eval_full, eval_rest = divmod(len(test_set), EVALUATION_BATCH)
     evaluation = (evaluation_cost(EVALUATION_BATCH) * eval_full if eval_full else Counts()) + (
         evaluation_cost(eval_rest) if eval_rest else Counts()
     )
-    total = epoch * config.epochs + evaluation
+    total = epoch * (config.epochs * nproc) + evaluation
     qpu = None if config.profile.exact else total.shots * REP_DELAY_SECONDS
-    return CostPreview(step, epoch, evaluation, total, config.epochs, full + bool(rest), qpu)
+    return CostPreview(step, epoch, evaluation, total, config.epochs, full + bool(rest), qpu, nproc)
 
 
 def format_preview(preview: CostPreview, batch_size: int) -> str:
     """The preview as a small table."""
-    rows = [
-        (f"one step (batch {batch_size})", preview.step),
-        (f"one epoch ({preview.steps_per_epoch} steps)", preview.epoch),
-        ("test evaluation", preview.evaluation),
-        (f"whole run ({preview.epochs} epochs + test)", preview.total),
-    ]
+    if preview.nproc == 1:
+        rows = [
+            (f"one step (batch {batch_size})", preview.step),
+            (f"one epoch ({preview.steps_per_epoch} steps)", preview.epoch),
+            ("test evaluation", preview.evaluation),
+            (f"whole run ({preview.epochs} epochs + test)", preview.total),
+        ]
+    else:
+        n = preview.nproc
+        rows = [
+            (f"one step of one rank (batch {batch_size})", preview.step),
+            (f"one epoch of one rank ({preview.steps_per_epoch} steps)", preview.epoch),
+            ("test evaluation (rank 0)", preview.evaluation),
+            (f"rank 0 ({preview.epochs} epochs + test)", preview.rank0),
+            (f"{'rank 1' if n == 2 else f'each of ranks 1..{n - 1}'} ({preview.epochs} epochs)", preview.other_rank),
+            (f"all {n} ranks together", preview.total),
+        ]
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}  {'jobs':>8}  {'circuits':>10}  {'shots':>14}"]
     lines += [f"{label:<{width}}  {c.jobs:>8,}  {c.pub_rows:>10,}  {c.shots:>14,}" for label, c in rows]

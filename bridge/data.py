@@ -9,9 +9,11 @@ them (for the embedded copy, into a user cache folder) before the dataset class 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -20,7 +22,7 @@ import torch
 from torch.utils.data import Subset
 from torchvision import datasets, transforms
 
-from bridge.exceptions import DataError
+from bridge.exceptions import BridgeError, DataError
 
 DATASETS = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}
 _FILES = {
@@ -28,6 +30,7 @@ _FILES = {
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _MAGIC = {"images": 2051, "labels": 2049}
+IMAGE_SIZE = (28, 28)  # MNIST and Fashion-MNIST
 
 
 def embedded_root() -> Path:
@@ -36,15 +39,44 @@ def embedded_root() -> Path:
 
 
 def cache_root() -> Path:
-    """Where the embedded files are expanded: ``$QML_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/qml-bridge``."""
-    if os.environ.get("QML_BRIDGE_CACHE"):
-        return Path(os.environ["QML_BRIDGE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qml-bridge" / "data"
+    """Where gzip files are expanded: ``$QML_BRIDGE_CACHE`` (which must be a writable folder), else
+    ``$XDG_CACHE_HOME/qml-bridge/data``, else — when that cannot be written — a temporary folder of this process
+    (with a warning: the files are expanded again next time).
+
+    Raises:
+        DataError: ``QML_BRIDGE_CACHE`` names a file or a folder that cannot be written.
+    """
+    if os.environ.get("QML_BRIDGE_CACHE") is not None:
+        from bridge.validate import check_cache_folder
+
+        chosen = Path(os.environ["QML_BRIDGE_CACHE"])
+        try:
+            check_cache_folder(chosen)
+        except BridgeError as e:
+            raise DataError(str(e)) from None
+        return chosen
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qml-bridge" / "data"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=base, prefix=".qml-bridge-probe."):
+            pass
+        return base
+    except OSError as e:
+        fallback = Path(tempfile.gettempdir()) / f"qml-bridge-data-{os.getpid()}"
+        warnings.warn(
+            f"the data cache {base} cannot be written ({e.strerror or e}); expanding the data into {fallback} "
+            "for this run (set QML_BRIDGE_CACHE to a writable folder to keep it)",
+            stacklevel=2,
+        )
+        return fallback
 
 
 def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     """Return a root folder where ``torchvision.datasets.<name>`` finds uncompressed IDX files.
+
+    The user's ``root`` is only read: when it holds all four plain IDX files it is returned as it is; otherwise
+    its files are expanded (gzip) or linked (plain) into a folder of the cache (:func:`cache_root`) named after
+    the root's absolute path.
 
     Args:
         name: ``"MNIST"`` or ``"FashionMNIST"``.
@@ -52,25 +84,51 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
             subset.
 
     Raises:
-        DataError: a required file is missing from ``root`` or is not a valid IDX file.
+        DataError: a required file is missing from ``root`` or is not a valid IDX file, or the files of a split
+            disagree (image and label counts, image size).
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     source = Path(root).expanduser() if root is not None else embedded_root()
-    target = source if root is not None else cache_root()
-    raw_src, raw_dst = source / name / "raw", target / name / "raw"
+    raw_src = source / name / "raw"
+    stems = [stem for train in (True, False) for stem in _FILES[train]]
+    if root is not None and all((raw_src / stem).is_file() for stem in stems):
+        target = source
+    elif root is None:
+        target = cache_root()
+    else:
+        digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
+        target = cache_root() / "roots" / digest
+    raw_dst = target / name / "raw"
+    for stem in stems:
+        plain = raw_dst / stem
+        if plain.is_file():
+            continue
+        if root is not None and (raw_src / stem).is_file():
+            raw_dst.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(raw_src / stem, plain)
+            continue
+        gz = raw_src / f"{stem}.gz"
+        if not gz.is_file():
+            raise DataError(
+                f"dataset file {raw_src / stem} (or {gz.name}) is missing; expected "
+                f"torchvision's layout <root>/{name}/raw/{stem}[.gz]"
+            )
+        _gunzip_atomic(gz, plain)
     for train in (True, False):
-        for stem in _FILES[train]:
-            plain = raw_dst / stem
-            if not plain.is_file():
-                gz = raw_src / f"{stem}.gz"
-                if not gz.is_file():
-                    raise DataError(
-                        f"dataset file {raw_src / stem} (or {gz.name}) is missing; expected "
-                        f"torchvision's layout <root>/{name}/raw/{stem}[.gz]"
-                    )
-                _gunzip_atomic(gz, plain)
-            _check_idx(plain)
+        images, labels = (raw_dst / stem for stem in _FILES[train])
+        count, rows, cols = _check_idx(images)
+        labelled, _, _ = _check_idx(labels)
+        if count != labelled:
+            raise DataError(
+                f"{images} holds {count} images but {labels.name} holds {labelled} labels; the two files of a split "
+                "must match: replace them with the original pair"
+            )
+        if (rows, cols) != IMAGE_SIZE:
+            raise DataError(
+                f"{images} holds images of {rows}×{cols} pixels; {name}'s are {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]}: "
+                "replace it with the original file"
+            )
     return target
 
 
@@ -86,8 +144,9 @@ def _gunzip_atomic(gz: Path, plain: Path) -> None:
         raise DataError(f"cannot decompress {gz}: {e}; replace it with a valid gzip IDX file") from e
 
 
-def _check_idx(path: Path) -> None:
-    """Check the IDX header (magic number, dimensions) against the file size."""
+def _check_idx(path: Path) -> tuple[int, int, int]:
+    """Check the IDX header (magic number, dimensions) against the file size; returns ``(count, rows, cols)``
+    (rows and cols 1 for a labels file)."""
     kind = "images" if "images" in path.name else "labels"
     size = path.stat().st_size
     with path.open("rb") as f:
@@ -100,12 +159,16 @@ def _check_idx(path: Path) -> None:
             "replace it with the original file"
         )
     count = int.from_bytes(header[4:8], "big")
-    per_item = int.from_bytes(header[8:12], "big") * int.from_bytes(header[12:16], "big") if kind == "images" else 1
+    rows, cols = (
+        (int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")) if kind == "images" else (1, 1)
+    )
+    per_item = rows * cols
     if size != len(header) + count * per_item:
         raise DataError(
             f"{path} is truncated or corrupt: header says {count} {kind} "
             f"({len(header) + count * per_item} bytes), file has {size} bytes"
         )
+    return count, rows, cols
 
 
 def load_split(

@@ -57,6 +57,8 @@ def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
     with profile_shots():
         if prof.device == "lightning.qubit":
             return _Float64Lightning(wires=wires, shots=prof.shots, **kwargs)
+        if prof.device == "lightning.gpu":
+            return _lightning_gpu(prof, wires)
         try:
             return qml.device(prof.device, wires=wires, shots=prof.shots, **kwargs)
         except qml.exceptions.DeviceError as e:
@@ -64,6 +66,25 @@ def device(profile: str | Profile | None, wires: int) -> qml.devices.Device:
                 f"device profile {prof.name}: PennyLane cannot load device {prof.device!r} "
                 f"({e}); install its plugin or fix 'device'"
             ) from e
+
+
+def _lightning_gpu(prof: Profile, wires: int) -> Any:
+    """PennyLane's ``lightning.gpu``, or an error naming what this machine lacks for it."""
+    import torch
+
+    reason = None
+    if not torch.cuda.is_available():
+        reason = "no usable CUDA GPU (torch.cuda.is_available() is False)"
+    else:
+        try:
+            return qml.device("lightning.gpu", wires=wires, shots=prof.shots)
+        except (qml.exceptions.DeviceError, ImportError, RuntimeError) as e:
+            reason = f"PennyLane cannot start lightning.gpu ({str(e).splitlines()[0]})"
+    raise ProfileError(
+        f"profile {prof.name!r} runs PennyLane's lightning.gpu, which needs an NVIDIA GPU with CUDA 12 and "
+        f"pennylane-lightning-gpu (pip install 'qml-bridge[gpu]'); this machine has {reason}. "
+        "Use profile 'lightning' here"
+    )
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Options:
     resumable: bool = False  # --resume: it writes checkpoints
     data_root: bool = False  # --data-root: it reads a dataset
     dry_run: bool = False  # --dry-run: its training set can be previewed
+    distributed: bool = False  # torchrun: it trains in the shared loop of bridge.train.fit, which shards its data
 
 
 def check_options(name: str, options: Options, config: TrainConfig, dry_run: bool = False) -> None:
@@ -54,6 +56,12 @@ def check_options(name: str, options: Options, config: TrainConfig, dry_run: boo
         raise BridgeError(f"{name} runs in minutes and writes no checkpoint; run it again without --resume")
     if dry_run and not options.dry_run:
         raise BridgeError(f"--dry-run previews the image examples; {name} runs no training set to preview")
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world_size > 1 and not options.distributed and not dry_run:
+        raise BridgeError(
+            f"{name} runs in one process (it has no data set to shard); run it without torchrun. torchrun trains "
+            "the image examples and calculator"
+        )
 
 
 def _textbook_hybrid(profile: Profile, classical: bool) -> nn.Module:
@@ -108,7 +116,7 @@ class ImageTask:
     epochs: int = 5
     lr: float = 1e-3
     batch_size: int = 1
-    options: Options = Options(classical=True, resumable=True, data_root=True, dry_run=True)
+    options: Options = Options(classical=True, resumable=True, data_root=True, dry_run=True, distributed=True)
     samples: str = "images"
     classifies: bool = True
 
@@ -275,7 +283,7 @@ PROBLEMS: dict[str, Problem] = {
         "calculator",
         "learn a + b with a 2-qubit ZZ feature map + RealAmplitudes and a linear readout",
         epochs=10,
-        options=Options(classical=True, resumable=True),
+        options=Options(classical=True, resumable=True, distributed=True),
     ),
     "hello": Problem(
         "hello",

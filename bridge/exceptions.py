@@ -38,3 +38,7 @@ class DataError(BridgeError):
 
 class ExecutionError(BridgeError):
     """A primitive job kept failing after its retries (the message names the job id)."""
+
+
+class RankFailure(BridgeError):
+    """Another process of a ``torchrun`` run failed or was stopped; this one stops too, its last checkpoint intact."""

@@ -111,6 +111,35 @@ class QuantumLayer(nn.Module):
             self._recipe.qnode(), dict(self._recipe.weight_shapes), init_method=init_method
         )
 
+    @classmethod
+    def from_qiskit(
+        cls,
+        circuit: Any,
+        *,
+        inputs: Any,
+        weights: Any,
+        observables: Any,
+        profile: str | Profile | None = None,
+        init_method: Callable[..., Any] | None = None,
+    ) -> QuantumLayer:
+        """A layer from a Qiskit circuit: ``inputs`` and ``weights`` (``ParameterVector``s or sequences of
+        ``Parameter``s; the layer's one weight tensor ``weights`` follows their order), measured as ``⟨O_m⟩`` of each
+        ``SparsePauliOp`` of ``observables``; trained on any profile through PennyLane
+        (:class:`bridge.from_qiskit.QiskitFunction`). ``bridge.verify.verify_model`` checks it against the original
+        circuit.
+        """
+        from bridge.from_qiskit import QiskitFunction
+
+        qfunc = QiskitFunction(circuit, inputs, weights, observables)
+        return cls(
+            qfunc,
+            weight_shapes={"weights": (len(qfunc.weights),)},
+            n_wires=circuit.num_qubits,
+            n_inputs=len(qfunc.inputs),
+            profile=profile,
+            init_method=init_method,
+        )
+
     @property
     def name(self) -> str:
         """The circuit's name, for messages."""
@@ -132,14 +161,29 @@ class QuantumLayer(nn.Module):
             self._n_outputs = check_circuit(self._recipe, inputs.shape[-1])[1]
             self._n_inputs = inputs.shape[-1]
         check_inputs(inputs, self.name, self._n_inputs)
+        if inputs.dtype == torch.bfloat16:  # no simulator computes in bfloat16: float32 there, bfloat16 back
+            return self.forward(inputs.float()).to(torch.bfloat16)
         for name, weight in self.qlayer.qnode_weights.items():
             if not torch.isfinite(weight).all():
                 raise InputError(
                     f"weight {name!r} of {self.name} contains NaN or inf; the optimizer "
                     "diverged or the state_dict was corrupt: lower the learning rate or reload"
                 )
-        out = self.qlayer(inputs)
-        return out.reshape(*inputs.shape[:-1], self._n_outputs)
+        out = self.qlayer(inputs) if torch.is_grad_enabled() else self._without_gradients(inputs)
+        return out.reshape(*inputs.shape[:-1], out.shape[-1] if self._n_outputs is None else self._n_outputs)
+
+    def _without_gradients(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The forward pass under ``torch.no_grad()``: the QNode with detached inputs and weights, so that nothing
+        is trainable and a device computes no derivatives (``bridge.qiskit`` then sends the forward rows only).
+        Its measurements come as a list (:class:`ListOutputs`), concatenated as ``TorchLayer`` does."""
+        x = inputs.detach().reshape(-1, inputs.shape[-1]) if inputs.ndim > 1 else inputs.detach()
+        weights = {name: w.detach().to(x) for name, w in self.qlayer.qnode_weights.items()}
+        results = self.qlayer.qnode(**{self.qlayer.input_arg: x}, **weights)
+        parts = [
+            torch.as_tensor(r).reshape(x.shape[0], -1) if x.ndim > 1 else torch.as_tensor(r).reshape(-1)
+            for r in results
+        ]
+        return torch.cat(parts, dim=-1).to(x.dtype)
 
     def extra_repr(self) -> str:
         weights = ", ".join(f"{k}={tuple(v)}" for k, v in self._recipe.weight_shapes.items()) or "none"
@@ -278,6 +322,11 @@ def check_inputs(inputs: Any, name: str, n_inputs: int | None) -> None:
         raise InputError(
             f"{name} expects a torch.Tensor, got {type(inputs).__name__}; "
             "convert with torch.as_tensor(x, dtype=torch.float32)"
+        )
+    if inputs.device.type == "meta":
+        raise InputError(
+            f"{name} got a 'meta' tensor, which has a shape but no values; a circuit needs values: give a tensor "
+            "on the CPU or a GPU (model.to('cpu'))"
         )
     if not inputs.is_floating_point():
         raise InputError(

@@ -19,6 +19,11 @@ DIFF_METHODS = ("device", "parameter-shift", "finite-diff", "backprop", "adjoint
 QISKIT_DEVICES = ("qiskit.aer", "qiskit.remote", "bridge.qiskit")
 QISKIT_BACKENDS = ("aer", "ibm", "fake")
 EXECUTION_MODES = ("job", "batch", "session")
+AER_DEVICES = ("CPU", "GPU")
+SHOTS_MAX = 10**9  # per circuit: more than any backend takes (IBM: 10^5 … 10^7)
+OPTIMIZATION_LEVELS = (0, 1, 2, 3)  # Qiskit's preset pass managers
+# Aer methods that give the ideal simulator's exact results (state, expectation values, probabilities)
+EXACT_AER_METHODS = ("automatic", "statevector", "density_matrix", "matrix_product_state")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class QiskitOptions:
     retries: int = 3
     retry_backoff: float = 1.0
     job_timeout: float | None = None
+    fuse_gradient: bool = True  # bridge.qiskit: one job per training step (False: forward, then backward)
+    device: str = "CPU"  # the ideal Aer simulator's device: "CPU", or "GPU" (qiskit-aer-gpu and an NVIDIA GPU)
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,10 @@ def _shots(value: Any, where: _Where) -> int | None:
             f"device profile {where.at('shots')}: 'shots' must be a positive integer, got {value!r}; "
             "omit the key for exact expectation values"
         )
+    if value > SHOTS_MAX:
+        raise ProfileError(
+            f"device profile {where.at('shots')}: 'shots' must be at most {SHOTS_MAX:,} per circuit, got {value:,}"
+        )
     return value
 
 
@@ -214,7 +225,7 @@ def _table(data: dict[str, Any], key: str, kind: type, where: _Where) -> Any:
         raise ProfileError(f"device profile {where.at(key)}: [{key}] must be a table, got {table!r}")
     fields = {f.name: f for f in dataclasses.fields(kind)}
     _reject_unknown(table, set(fields), where, key)
-    values = {}
+    values: dict[str, Any] = {}
     for name, value in table.items():
         at = where.at(name, key)
         declared = str(fields[name].type)
@@ -223,6 +234,11 @@ def _table(data: dict[str, Any], key: str, kind: type, where: _Where) -> Any:
                 raise ProfileError(
                     f"device profile {at}: [{key}] {name!r} must be a table ([{key}.{name}]), got {value!r}"
                 )
+            values[name] = value
+            continue
+        if declared == "bool":
+            if not isinstance(value, bool):
+                raise ProfileError(f"device profile {at}: [{key}] {name!r} must be true or false, got {value!r}")
             values[name] = value
             continue
         expected = int if "int" in declared else float if "float" in declared else str
@@ -262,6 +278,37 @@ def check_consistency(profile: Profile, where: _Where | str) -> None:
             f"device profile {where}: exact expectation values (no 'shots') need [qiskit] method = "
             f'"statevector", got {profile.qiskit.method!r}; pennylane-qiskit would silently sample 1024 '
             "shots otherwise. Set method = \"statevector\" or give 'shots'."
+        )
+    if profile.diff_method == "adjoint" and not profile.exact:
+        raise ProfileError(
+            f'device profile {where}: diff_method "adjoint" differentiates the simulator\'s exact state and '
+            "takes no shots; remove 'shots', or use \"parameter-shift\""
+        )
+    if profile.qiskit.optimization_level is not None and profile.qiskit.optimization_level not in OPTIMIZATION_LEVELS:
+        raise ProfileError(
+            f"device profile {where}: [qiskit] optimization_level must be 0, 1, 2 or 3, got "
+            f"{profile.qiskit.optimization_level}"
+        )
+    ideal = profile.device == "bridge.qiskit" and profile.qiskit.backend == "aer" and not profile.qiskit.noise_backend
+    if ideal and (profile.qiskit.optimization_level is not None or profile.qiskit.seed_transpiler is not None):
+        raise ProfileError(
+            f"device profile {where}: [qiskit] optimization_level and seed_transpiler have no effect on the ideal "
+            "Aer simulator, which runs bridge.qiskit's circuits untranspiled; remove them (they apply with "
+            "noise_backend, fake and IBM backends)"
+        )
+    if ideal and profile.qiskit.method not in EXACT_AER_METHODS:
+        raise ProfileError(
+            f"device profile {where}: [qiskit] method {profile.qiskit.method!r} cannot give the ideal simulator's "
+            f"exact results; use one of {', '.join(EXACT_AER_METHODS)}"
+        )
+    if profile.qiskit.device not in AER_DEVICES:
+        raise ProfileError(
+            f"device profile {where}: [qiskit] device {profile.qiskit.device!r} is not one of {', '.join(AER_DEVICES)}"
+        )
+    if profile.qiskit.device == "GPU" and (profile.qiskit.backend != "aer" or profile.qiskit.noise_backend):
+        raise ProfileError(
+            f'device profile {where}: [qiskit] device = "GPU" applies to the ideal Aer simulator '
+            '(backend = "aer" without noise_backend); remove it or the noise source'
         )
     if profile.qiskit.backend not in QISKIT_BACKENDS:
         raise ProfileError(

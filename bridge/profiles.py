@@ -97,6 +97,8 @@ def list_profiles() -> list[Profile]:
 
 def resolve_name(name: str | os.PathLike[str] | None = None) -> str | os.PathLike[str]:
     """The profile to use: ``name`` if given, else ``$BRIDGE_DEVICE``, else :data:`DEFAULT_PROFILE`."""
+    if name is not None and not os.fspath(name).strip():
+        raise ProfileError("the profile name is empty; give a name ('qml-bridge devices' lists them) or a path")
     if name:
         return name
     return os.environ.get(ENV_VAR) or DEFAULT_PROFILE
@@ -128,7 +130,15 @@ def load_profile(name: str | os.PathLike[str] | Profile | None = None) -> Profil
     if colon and not _looks_like_path(text):
         return with_fake_device(load_profile(base), variant)
     path = _profile_path(chosen)
-    return parse_profile(path.read_text(encoding="utf-8"), name=path.stem, source=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ProfileError(
+            f"device profile {path} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8 (TOML's encoding)"
+        ) from None
+    except OSError as e:
+        raise ProfileError(f"device profile {path} cannot be read ({e.strerror or e})") from None
+    return parse_profile(text, name=path.stem, source=path)
 
 
 def with_fake_device(profile: Profile, device: str) -> Profile:
@@ -162,6 +172,9 @@ def _profile_path(chosen: str | os.PathLike[str]) -> Path:
     text = os.fspath(chosen)
     if _looks_like_path(text):
         path = Path(text).expanduser()
+        if path.exists() and not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            raise ProfileError(f"device profile {text!r} is {kind}; give a TOML file or a profile name")
         if not path.is_file():
             raise ProfileError(
                 f"device profile file {text!r} does not exist; give an existing TOML file "

@@ -107,7 +107,10 @@ def output_spreads(tape: qml.tape.QuantumScript, means: Sequence[float | None] |
 
 
 def angle_jacobian(
-    qfunc: Callable[..., Any], inputs: torch.Tensor, weights: dict[str, torch.Tensor]
+    qfunc: Callable[..., Any],
+    inputs: torch.Tensor,
+    weights: dict[str, torch.Tensor],
+    stop: Callable[[qml.operation.Operator], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``∂φ_k/∂x`` and ``∂φ_k/∂w`` of every rotation angle ``φ_k`` of the circuit, decomposed into
     :data:`TWO_TERM_GATES` and constant gates.
@@ -116,6 +119,8 @@ def angle_jacobian(
         qfunc: ``qfunc(inputs, **weights)``.
         inputs: one sample, shape ``(n_inputs,)``.
         weights: the weight tensors.
+        stop: where the decomposition stops (default: at two-term gates and parameter-free ones); the angles are
+            those of the decomposed circuit's :data:`TWO_TERM_GATES`, in order.
 
     Returns:
         ``(occurrences, n_inputs)`` and ``(occurrences, n_weights)`` (weights flattened in ``weights``' order).
@@ -128,7 +133,7 @@ def angle_jacobian(
         parts = dict(zip(names, torch.split(w, sizes), strict=True)) if names else {}
         unflat = {n: parts[n].reshape(weights[n].shape) for n in names}
         tape = qml.tape.make_qscript(qfunc)(x, **unflat)
-        (expanded,), _ = qml.transforms.decompose(tape, stopping_condition=_stop_at_two_term)
+        (expanded,), _ = qml.transforms.decompose(tape, stopping_condition=stop or _stop_at_two_term)
         data = [
             torch.as_tensor(d, dtype=torch.float64).reshape(())
             for op in expanded.operations

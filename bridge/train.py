@@ -10,7 +10,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,11 +19,16 @@ import pennylane as qml
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from bridge import distributed
 from bridge.checkpoints import RunCheckpoint, write_json
+from bridge.distributed import World
+from bridge.exceptions import BridgeError, RankFailure
 from bridge.interrupts import DeferredInterrupt
 from bridge.profiles import Profile
+from bridge.run_folder import check_free_space
 
 CHECKPOINT = "checkpoint.pt"
 EXECUTION_KEYS = ("primitive_jobs", "pub_rows", "circuit_shots")
@@ -47,6 +52,7 @@ class TrainConfig:
             and on interrupt only).
         classical: replace the quantum layer by a classical layer of the same shapes (the ablation).
         settings: the example's sizes (its ``Settings``), ``None`` for its defaults.
+        world_size: processes training together (``torchrun``'s ``WORLD_SIZE``; set by :func:`fit`).
     """
 
     profile: Profile
@@ -60,6 +66,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     classical: bool = False
     settings: Any = None
+    world_size: int = 1
 
     def metadata(self, example: str) -> dict[str, Any]:
         """The run's settings as ``metrics.json`` records them."""
@@ -72,6 +79,7 @@ class TrainConfig:
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "world_size": self.world_size,
         }
 
     def identity(self, example: str) -> dict[str, Any]:
@@ -83,6 +91,7 @@ class TrainConfig:
             "seed": self.seed,
             "batch_size": self.batch_size,
             "classical": self.classical,
+            "world_size": self.world_size,
         }
 
 
@@ -190,51 +199,103 @@ def execution_totals(trackers: list[Any]) -> dict[str, int] | None:
 
 
 def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
-    """Train ``task`` and write its outputs into ``config.out``.
+    """Train ``task`` and write its outputs into ``config.out``; under ``torchrun``, as one rank of several.
 
-    A checkpoint (model, optimizer, scheduler, torch and device RNG states, progress, history, seconds and
-    execution counts) is written atomically after every epoch, every ``config.checkpoint_every`` steps and
-    when the run is interrupted (Ctrl-C, SIGTERM); ``config.resume`` continues from it to the same result as
-    an uninterrupted run with the same options, and the metrics count the whole run.
+    A checkpoint (model, optimizer, scheduler, torch and device RNG states of every rank, progress, history,
+    seconds and execution counts) is written atomically after every epoch, every ``config.checkpoint_every``
+    steps and when the run is interrupted (Ctrl-C, SIGTERM); ``config.resume`` continues from it to the same
+    result as an uninterrupted run with the same options, and the metrics count the whole run.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1, :mod:`bridge.distributed`) the model is wrapped in
+    ``DistributedDataParallel``; each rank takes a disjoint shard of every epoch's order (``DistributedSampler``
+    seeded by the run's seed; ``config.batch_size`` samples per rank and step), seeds its simulator with
+    :func:`bridge.distributed.rank_seed` and sends its own jobs. Loss, accuracy and the decision to stop on an
+    interrupt are summed over ranks every step, so every rank holds the run's progress; rank 0 alone writes the
+    checkpoint (with every rank's RNG states and counts), ``metrics.json`` and the figures.
 
     Returns:
         The metrics written to ``metrics.json``: the run's settings, train loss (and accuracy) per epoch, the
-        task's test metrics, seconds and executions.
+        task's test metrics, seconds and executions (summed over ranks, and per rank). Ranks other than 0
+        return their own counts only and write nothing.
 
     Raises:
-        BridgeError: ``resume`` without a readable checkpoint, or one written by a different run.
+        BridgeError: ``resume`` without a readable checkpoint, or one written by a different run (another
+            world size included).
         KeyboardInterrupt: after saving a checkpoint, when interrupted.
     """
+    w = distributed.world()
+    try:
+        return _fit(task, replace(config, world_size=w.size), w)
+    except RuntimeError as e:
+        if w.distributed and distributed.is_peer_failure(e):
+            raise RankFailure(
+                f"rank {w.rank}: another process of this torchrun run stopped ({str(e).splitlines()[0][:160]}); "
+                "its checkpoint is intact: rerun the same torchrun command with --resume"
+            ) from e
+        raise
+    finally:
+        distributed.leave(w)
+
+
+def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
     started = time.perf_counter()
+    if w.distributed:
+        base = config.profile.seed if config.profile.seed is not None else config.seed
+        config = replace(config, profile=config.profile.with_seed(distributed.rank_seed(base, w.rank)))
     seed_everything(config.seed)
     train_set, test_set = task.datasets(config)
+    shard = -(-len(train_set) // w.size)
+    if config.batch_size > shard:
+        each = f" per rank ({len(train_set)} over {w.size} ranks)" if w.distributed else ""
+        raise BridgeError(
+            f"--batch-size {config.batch_size} is larger than the training set: {shard} {task.samples}{each}; "
+            f"give at most {shard}"
+        )
     model = task.build_model(config.profile, config.classical)
+    trained = nn.parallel.DistributedDataParallel(model) if w.distributed else model
     optimizer, scheduler = task.optimizers(model)
     modules = {"model": model, "optimizer": optimizer} | ({"scheduler": scheduler} if scheduler else {})
     out = output_folder(config)
+    if w.main:  # the model, Adam's two moments and some room for the rest
+        check_free_space(out, 3 * sum(p.numel() * p.element_size() for p in model.parameters()) + 2**20)
     checkpoint = RunCheckpoint(out / CHECKPOINT, config.identity(task.name))
-    loader_length = -(-len(train_set) // config.batch_size)
+    sampler = DistributedSampler(
+        train_set, num_replicas=w.size, rank=w.rank, shuffle=True, seed=config.seed * 1_000_003, drop_last=False
+    )
+    # its own generator: a loader without one draws its base seed from torch's global RNG at every epoch's start,
+    # which would shift the dropout masks of a run resumed mid-epoch
+    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, generator=torch.Generator())
     history: dict[str, list[float]] = {"train_loss": [], **({"train_accuracy": []} if task.classifies else {})}
     progress, seconds_before, executed_before = Progress(), 0.0, {}
     if config.resume:
-        state = checkpoint.restore(modules, quantum_devices(model), epochs=config.epochs, steps_per_epoch=loader_length)
+        state = checkpoint.restore(
+            modules, quantum_devices(model), epochs=config.epochs, steps_per_epoch=len(loader), rank=w.rank
+        )
         history, seconds_before, executed_before = state["history"], state["seconds"], state["execution"]
         progress = Progress(**state["progress"])
     with tracked(model, executed_before) as execution:
 
         def save() -> None:
-            checkpoint.save(
-                modules,
-                quantum_devices(model),
-                asdict(progress),
-                history,
-                seconds_before + time.perf_counter() - started,
-                execution(),
+            """Every rank calls it at the same step; rank 0 writes what all of them hold."""
+            ranks = distributed.gather(
+                w,
+                {"torch_rng": torch.get_rng_state(), "device_rngs": _device_rngs(model), "execution": execution()},
             )
+            if w.main:
+                checkpoint.save(
+                    modules,
+                    quantum_devices(model),
+                    asdict(progress),
+                    history,
+                    seconds_before + time.perf_counter() - started,
+                    _summed([r["execution"] for r in ranks]),
+                    ranks=ranks if w.distributed else None,
+                )
 
         with DeferredInterrupt() as interrupt:
             while progress.epoch < config.epochs:
-                _train_epoch(task, model, optimizer, train_set, config, progress, save, interrupt)
+                sampler.set_epoch(progress.epoch)
+                _train_epoch(task, trained, optimizer, loader, config, progress, save, interrupt, w)
                 history["train_loss"].append(progress.loss_sum / progress.seen)
                 if task.classifies:
                     history["train_accuracy"].append(progress.correct / progress.seen)
@@ -242,7 +303,11 @@ def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
                     scheduler.step()
                 progress = Progress(epoch=progress.epoch + 1)
                 save()
+        per_rank = distributed.gather(w, execution())
+        if not w.main:
+            return {"rank": w.rank, "execution": per_rank[w.rank]}
         reported = task.report(model, test_set, history, config, out)
+        per_rank[0] = execution()
     metrics = {
         **config.metadata(task.name),
         f"train_{task.samples}": len(train_set),
@@ -250,35 +315,48 @@ def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
         "train_loss": history["train_loss"],
         **reported,
         "seconds": round(seconds_before + time.perf_counter() - started, 3),
-        "execution": execution(),  # bridge.qiskit's primitive jobs, circuits and shots, across resumes
+        "execution": _summed(per_rank),  # bridge.qiskit's primitive jobs, circuits and shots, across resumes
+        **({"execution_per_rank": per_rank} if w.distributed else {}),
     }
     return write_metrics(out, metrics)
+
+
+def _device_rngs(model: nn.Module) -> list[Any]:
+    return [getattr(d, "rng_state", None) for d in quantum_devices(model)]
+
+
+def _summed(counts: list[dict[str, int] | None]) -> dict[str, int] | None:
+    """Execution counts added up over ranks (``None`` for a model without a ``bridge.qiskit`` device)."""
+    present = [c for c in counts if c is not None]
+    if not present:
+        return None
+    return {k: sum(int(c.get(k, 0)) for c in present) for k in EXECUTION_KEYS}
 
 
 def _train_epoch(
     task: SupervisedTask,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    train_set: Dataset,
+    loader: DataLoader,
     config: TrainConfig,
     progress: Progress,
     save: Any,
     interrupt: DeferredInterrupt,
+    w: World,
 ) -> None:
     """Continue epoch ``progress.epoch`` from step ``progress.step``, in an order fixed by ``(seed, epoch)``.
 
-    Updates ``progress`` after every step; saves a checkpoint every ``config.checkpoint_every`` steps and,
-    after the step in progress, when interrupted (then raises ``KeyboardInterrupt``).
+    Updates ``progress`` after every step with the sums over all ranks; saves a checkpoint every
+    ``config.checkpoint_every`` steps and, after the step in progress, when any rank was interrupted (then
+    raises ``KeyboardInterrupt`` on every rank).
     """
-    order = torch.Generator().manual_seed(config.seed * 1_000_003 + progress.epoch)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=order)
     model.train()
     bar = tqdm(
         total=len(loader),
         initial=progress.step,
         desc=f"epoch {progress.epoch + 1}/{config.epochs}",
         unit="batch",
-        disable=not config.progress,
+        disable=not (config.progress and w.main),
         leave=False,
     )
     for index, (inputs, targets) in enumerate(loader):
@@ -289,20 +367,24 @@ def _train_epoch(
         loss = task.loss(outputs, targets)
         loss.backward()
         optimizer.step()
+        correct = task.correct(outputs, targets) if task.classifies else 0
+        loss_sum, correct, seen, interrupted = distributed.sum_over_ranks(
+            w, [loss.item() * len(targets), float(correct), float(len(targets)), float(interrupt.requested)]
+        )
         progress.step += 1
-        progress.loss_sum += loss.item() * len(targets)
-        progress.correct += task.correct(outputs, targets) if task.classifies else 0
-        progress.seen += len(targets)
+        progress.loss_sum += loss_sum
+        progress.correct += int(correct)
+        progress.seen += int(seen)
         bar.update(1)
         bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}")
-        if interrupt.requested:
+        if interrupted:
             save()
             bar.close()
             raise KeyboardInterrupt
         if config.checkpoint_every and progress.step % config.checkpoint_every == 0 and progress.step < len(loader):
             save()
     bar.close()
-    if config.progress:
+    if config.progress and w.main:
         tqdm.write(f"epoch {progress.epoch + 1}/{config.epochs}: loss {progress.loss_sum / progress.seen:.4f}")
 
 

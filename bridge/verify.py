@@ -86,6 +86,17 @@ class Row:
     input_grads: float
     tolerance: str
     passed: bool
+    # per quantity (values, weight grads, input grads): its worst element's index, |Δ| and, with shots, σ
+    worst: tuple[str, str, str] = ("", "", "")
+    not_checked: str = ""  # why this engine could not run the model (a gate it does not cover): never a pass
+
+    @property
+    def compared(self) -> str:
+        """Which paths this row compares."""
+        return f"{self.engine} vs truth"
+
+
+QUANTITIES = ("values", "input grads", "weight grads")
 
 
 def library_cases() -> list[Case]:
@@ -232,13 +243,27 @@ def compare(
     if sigmas is None:
         if tolerance is None:
             raise ValueError("compare needs a tolerance or sigmas")
+        scores = [m / tolerance for m in maxima]
         passed = all(m <= tolerance for m in maxima)
         text = f"{tolerance:.0e}"
     else:
-        ratios = [float((d / (s + 1e-15)).max()) if d.size else 0.0 for d, s in zip(deltas, sigmas, strict=True)]
-        passed = all(r <= K_SIGMA for r in ratios)
-        text = f"{K_SIGMA:.0f}σ at {shots} shots (max {max(ratios):.2f}σ)"
-    return Row(model, engine, maxima[0], maxima[2], maxima[1], text, passed)
+        scores = [float((d / (s + 1e-15)).max()) if d.size else 0.0 for d, s in zip(deltas, sigmas, strict=True)]
+        passed = all(r <= K_SIGMA for r in scores)
+        text = f"{K_SIGMA:.0f}σ at {shots} shots (max {max(scores):.2f}σ)"
+    worst = tuple(
+        _worst_element(d, None if sigmas is None else np.asarray(s, dtype=float))
+        for d, s in zip(deltas, sigmas or (None,) * 3, strict=True)
+    )
+    return Row(model, engine, maxima[0], maxima[2], maxima[1], text, passed, (worst[0], worst[2], worst[1]))
+
+
+def _worst_element(delta: np.ndarray, sigma: np.ndarray | None) -> str:
+    """``Δ 2.4e-02 at [2, 3], σ 1.6e-02``: the element furthest out (in σ with shots), for the report."""
+    if not delta.size:
+        return "-"
+    index = np.unravel_index(int(np.argmax(delta if sigma is None else delta / (sigma + 1e-15))), delta.shape)
+    where = f"Δ {float(delta[index]):.1e} at {list(map(int, index))}"
+    return where if sigma is None else f"{where}, σ {float(sigma[index]):.1e}"
 
 
 def verify_case(
@@ -298,21 +323,28 @@ def run_verification(
             if progress:
                 progress(row)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(
-            json.dumps({"rows": [asdict(r) for r in rows], "passed": all(r.passed for r in rows)}, indent=2)
-        )
+        write_rows(rows, json_path)
     return rows
 
 
+def write_rows(rows: Sequence[Row], path: Path) -> None:
+    """The rows as JSON: ``{"rows": [...], "passed": bool}`` (NaN for a comparison that could not be made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rows": [asdict(r) for r in rows], "passed": all(r.passed for r in rows)}, indent=2))
+
+
 def format_row(row: Row) -> str:
+    """One line of the report: per quantity, the worst element (index, |Δ|, σ with shots)."""
+    maxima = (row.values, row.weight_grads, row.input_grads)
+    cells = [w or f"Δ {m:.1e}" for w, m in zip(row.worst, maxima, strict=True)]
+    if row.not_checked:
+        return f"| {row.model} | {row.compared} | not checked: {row.not_checked} | - | - | - | NOT CHECKED |"
     return (
-        f"| {row.model} | {row.engine} | {row.values:.1e} | {row.weight_grads:.1e} | {row.input_grads:.1e} "
-        f"| {row.tolerance} | {'pass' if row.passed else 'FAIL'} |"
+        f"| {row.model} | {row.compared} | {' | '.join(cells)} | {row.tolerance} | {'pass' if row.passed else 'FAIL'} |"
     )
 
 
 TABLE_HEADER = (
-    "| model | engine | max abs Δ values | max abs Δ weight grads | max abs Δ input grads | tolerance "
-    "| result |\n| --- | --- | ---: | ---: | ---: | --- | --- |"
+    "| model | compared | values: worst element | weight grads: worst element | input grads: worst element "
+    "| tolerance | result |\n| --- | --- | --- | --- | --- | --- | --- |"
 )

@@ -11,13 +11,18 @@ from torch import nn
 from bridge import QuantumLayer, circuits
 
 
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/calculator.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.zz_real_amplitudes(2, 2), init_method=nn.init.zeros_)
+
+
 def main(epochs: int = 10, pairs: int = 1000) -> float:
     torch.manual_seed(0)
     x_train = torch.rand(pairs, 2)
     x_test = torch.rand(500, 2, generator=torch.Generator().manual_seed(1))
     model = nn.Sequential(
         nn.Linear(2, 2),  # input scaling: without it the circuit cannot fit a + b
-        QuantumLayer(circuits.zz_real_amplitudes(2, 2), init_method=nn.init.zeros_),
+        quantum_layer(),
         nn.Linear(1, 1),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=0.03)

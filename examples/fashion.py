@@ -15,6 +15,11 @@ from bridge import QuantumLayer, circuits
 from bridge.data import load_split
 
 
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/fashion.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.zz_real_amplitudes(2, 2), init_method=nn.init.zeros_)
+
+
 class FashionNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -24,7 +29,7 @@ class FashionNet(nn.Module):
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 2)
         # RealAmplitudes weights start at 0: from a uniform [0, 2*pi) start training stalled on some seeds
-        self.quantum = QuantumLayer(circuits.zz_real_amplitudes(2, 2), init_method=nn.init.zeros_)
+        self.quantum = quantum_layer()
         self.readout = nn.Linear(1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,11 +20,16 @@ OPTIMIZERS = {
 }
 
 
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/hello.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.u3_rotation(), init_method=lambda w: w.copy_(torch.tensor([0.5, 0.0, 0.0])))
+
+
 def main(steps: int = 150) -> dict[str, float]:
     errors = {}
     for name, make in OPTIMIZERS.items():
         # U3(theta, phi, lambda)|0>, <Z> = cos(theta); start at theta = 0.5
-        layer = QuantumLayer(circuits.u3_rotation(), init_method=lambda w: w.copy_(torch.tensor([0.5, 0.0, 0.0])))
+        layer = quantum_layer()
         optimizer = make(layer.parameters())
         for _ in range(steps):
             optimizer.zero_grad()

@@ -10,7 +10,13 @@ from torch import nn
 
 from bridge import QuantumLayer, circuits
 
-circuit = QuantumLayer(circuits.ry_rotation())  # input theta -> <Z> = cos(theta); a batch = many problems
+
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/meta.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.ry_rotation())  # input theta -> <Z> = cos(theta); a batch = many problems
+
+
+circuit = quantum_layer()
 
 
 def expectation(theta: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,11 @@ from bridge import QuantumLayer, circuits
 from bridge.data import load_split
 
 
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/mnist01.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.textbook_hry())  # profile from $BRIDGE_DEVICE, default "aer"
+
+
 class HybridNet(nn.Module):
     """conv → conv → linear → one angle θ → H·RY(θ) on one qubit → log(P(0), P(1))."""
 
@@ -30,7 +35,7 @@ class HybridNet(nn.Module):
         self.drop = nn.Dropout2d()
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 1)
-        self.quantum = QuantumLayer(circuits.textbook_hry())  # profile from $BRIDGE_DEVICE, default "aer"
+        self.quantum = quantum_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(F.max_pool2d(self.conv1(x), 2))

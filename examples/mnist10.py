@@ -17,6 +17,11 @@ from bridge import QuantumLayer, circuits
 from bridge.data import load_split
 
 
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/mnist10.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.angle_entangling_zz(4, 2))  # 4 inputs -> 10 expectation values
+
+
 class TenDigitNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -24,7 +29,7 @@ class TenDigitNet(nn.Module):
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 4)
-        self.quantum = QuantumLayer(circuits.angle_entangling_zz(4, 2))  # 4 inputs -> 10 expectation values
+        self.quantum = quantum_layer()
         self.readout = nn.Linear(10, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

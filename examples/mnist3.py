@@ -15,6 +15,11 @@ from bridge import QuantumLayer, circuits
 from bridge.data import load_split
 
 
+def quantum_layer() -> QuantumLayer:
+    """The example's quantum layer: ``qml-bridge verify --model examples/mnist3.py:quantum_layer`` checks it."""
+    return QuantumLayer(circuits.angle_entangling(3, 2))  # RX embedding + 2 entangling layers
+
+
 class ThreeClassNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -23,7 +28,7 @@ class ThreeClassNet(nn.Module):
         self.drop = nn.Dropout2d()
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 3)
-        self.quantum = QuantumLayer(circuits.angle_entangling(3, 2))  # RX embedding + 2 entangling layers
+        self.quantum = quantum_layer()
         self.temperature = nn.Parameter(torch.tensor(3.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

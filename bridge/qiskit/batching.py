@@ -7,18 +7,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pennylane as qml
 from pennylane.exceptions import DeviceError
-from pennylane.measurements import ExpectationMP, VarianceMP
+from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
+from pennylane.wires import Wires
 
 from bridge.qiskit.compile import Compiled, Compiler
 from bridge.qiskit.primitives import Pub
 from bridge.qiskit.runner import Runner
-from bridge.qiskit.structure import structure_key
+from bridge.qiskit.structure import on_device_indices, structure_key
 
-KINDS = ("estimator", "state", "sampler")
+KINDS = ("estimator", "state", "counts", "samples")
+MAX_COUNTS_WIRES = 16  # counts per row cost 2**n numbers: beyond this, sampled tapes keep their bitstrings
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Evaluated:
     output: np.ndarray
 
 
+NOTHING_SENT = Evaluated("", None, np.zeros((0, 0)))  # for a tape whose rows were not run
+
+
 @dataclass(frozen=True)
 class Counts:
     """What a batch sent: primitive jobs, circuits (PUB rows) and shots summed over circuits."""
@@ -41,15 +47,18 @@ class Counts:
     shots: int = 0
 
 
-def tape_kind(tape: qml.tape.QuantumScript, *, ideal: bool, sampler_only: bool, where: str) -> str:
-    """How a tape runs: ``"estimator"`` (Pauli expectation values and variances), ``"state"`` (exact, any other
-    measurement) or ``"sampler"`` (shots on Aer, shot vectors, or measurements the estimator cannot give).
+def tape_kind(tape: qml.tape.QuantumScript, *, ideal: bool, sampler_only: bool, where: str, n_wires: int) -> str:
+    """How a tape runs: ``"estimator"`` (Pauli expectation values and variances: exact, or the runtime's
+    ``EstimatorV2`` with shots), ``"state"`` (exact, any other measurement), ``"counts"`` (shots: expectation
+    values, variances and probabilities read from counts per row) or ``"samples"`` (shots: samples, counts, shot
+    vectors, or more than :data:`MAX_COUNTS_WIRES` wires).
 
     Args:
         tape: a preprocessed tape.
         ideal: the backend is the ideal simulator (the only one with an exact mode).
-        sampler_only: the backend's shots always go through ``SamplerV2`` (Aer backends).
+        sampler_only: the backend's shots never go through the runtime's ``EstimatorV2`` (Aer backends).
         where: the profile or backend, for the message.
+        n_wires: the device's wires.
 
     Raises:
         DeviceError: an exact tape on a backend that only samples.
@@ -65,9 +74,26 @@ def tape_kind(tape: qml.tape.QuantumScript, *, ideal: bool, sampler_only: bool, 
                 "samples; set shots (qml.set_shots, or the profile's 'shots')"
             )
         return "estimator" if pauli_only else "state"
-    if tape.shots.has_partitioned_shots or sampler_only or not pauli_only:
-        return "sampler"
-    return "estimator"
+    countable = all(isinstance(m, ExpectationMP | VarianceMP | ProbabilityMP) for m in tape.measurements)
+    if tape.shots.has_partitioned_shots or not countable or n_wires > MAX_COUNTS_WIRES:
+        return "samples"
+    return "counts" if sampler_only or not pauli_only else "estimator"
+
+
+def tapes_and_kinds(
+    circuits: Sequence[qml.tape.QuantumScript], wires: Wires, settings: Any
+) -> list[tuple[qml.tape.QuantumScript, str]]:
+    """Each tape on the device's indices ``0..n-1``, with how it runs (:func:`tape_kind`) on ``settings``' backend."""
+    tapes = [on_device_indices(t, wires) for t in circuits]
+    return [
+        (
+            t,
+            tape_kind(
+                t, ideal=settings.ideal, sampler_only=settings.sampler_only, where=settings.where, n_wires=len(wires)
+            ),
+        )
+        for t in tapes
+    ]
 
 
 def evaluate(
@@ -89,9 +115,15 @@ def evaluate(
         if not sum(rows[i].shape[0] for i in members):
             continue
         compiled = compiler.get(key, tapes[members[0]])
-        stacked = np.concatenate([rows[i] for i in members], axis=0)
+        # copies only where they change something: one tape's rows are used as they are, every column in order
+        stacked = rows[members[0]] if len(members) == 1 else np.concatenate([rows[i] for i in members], axis=0)
+        identity = np.array_equal(compiled.columns, np.arange(stacked.shape[1]))
         pub = Pub(
-            compiled.circuit, stacked[:, compiled.columns], compiled.observables, tapes[members[0]].shots.total_shots
+            compiled.circuit,
+            stacked if identity else stacked[:, compiled.columns],
+            compiled.observables,
+            tapes[members[0]].shots.total_shots,
+            compiled.active_qubits,
         )
         plans[compiled.kind].append((compiled, members, pub))
     results = [Evaluated(kind, None, np.zeros((0, 0))) for kind in kinds]

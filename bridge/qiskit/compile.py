@@ -4,6 +4,7 @@ observables laid out, kept in a bounded least-recently-used cache across trainin
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ class Compiled:
     """A structure compiled for the backend.
 
     Attributes:
-        kind: ``"estimator"``, ``"state"`` or ``"sampler"``.
+        kind: ``"estimator"`` (Pauli expectation values), ``"state"`` (exact state vectors), ``"counts"`` (shots,
+            read as counts per row) or ``"samples"`` (shots, read as bitstrings).
         circuit: the ISA circuit (with Aer's save instructions for exact kinds).
         columns: for each of ``circuit.parameters``, its index in the tape's angle row.
         observables: estimator observables (layout applied), ``O`` then ``O²`` for variances.
@@ -44,6 +46,11 @@ class Compiled:
     observables: tuple[SparsePauliOp, ...] = ()
     readout: tuple[tuple[int, int | None], ...] = ()
 
+    @functools.cached_property
+    def active_qubits(self) -> frozenset[int]:
+        """The qubits the circuit's instructions touch."""
+        return frozenset(self.circuit.find_bit(q).index for inst in self.circuit.data for q in inst.qubits)
+
 
 class Compiler:
     """Structure key → :class:`Compiled`, built on first use and kept (at most ``cache_size``, LRU).
@@ -53,6 +60,7 @@ class Compiler:
         n_qubits: the device's number of wires.
         ideal: the ideal simulator, which runs circuits as built (no transpiler, and no per-circuit cost
             for it); other backends get ISA circuits from a preset pass manager.
+        aer: the backend is an Aer simulator (noisy ones run measured circuits directly, not through SamplerV2).
         optimization_level: the pass manager's optimization level.
         seed_transpiler: its seed.
         cache_size: compiled structures kept.
@@ -64,6 +72,7 @@ class Compiler:
         n_qubits: int,
         *,
         ideal: bool,
+        aer: bool = False,
         optimization_level: int,
         seed_transpiler: int | None,
         cache_size: int,
@@ -71,6 +80,7 @@ class Compiler:
         self.backend = backend
         self.n_qubits = n_qubits
         self.ideal = ideal
+        self.aer = aer
         self.cache_size = cache_size
         self.stats = {"hits": 0, "misses": 0}
         self._pass_manager_options = {"optimization_level": optimization_level, "seed_transpiler": seed_transpiler}
@@ -96,12 +106,20 @@ class Compiler:
 
     def _compile(self, kind: str, tape: qml.tape.QuantumScript) -> Compiled:
         n = self.n_qubits
-        extra = tape.diagonalizing_gates if kind == "sampler" else ()
-        circuit = parameterized_circuit(tape, n, measure=kind == "sampler", extra_ops=extra)
+        sampled = kind in ("counts", "samples")
+        # the ideal simulator gives counts from exact probabilities: no measurement in the circuit
+        measure = kind == "samples" or kind == "counts" and not self.ideal
+        circuit = parameterized_circuit(tape, n, measure=measure, extra_ops=tape.diagonalizing_gates if sampled else ())
         isa = circuit if self.ideal else self._transpile(circuit)
+        if self.ideal or self.aer:
+            isa = primitives.phase_for_aer(isa, keep=kind == "state")
         columns = np.array([p.index for p in isa.parameters], dtype=int)
         if kind == "state":  # exact only: the save instruction is part of the structure
             return Compiled(kind, primitives.prepare_exact(isa), columns)
+        if kind == "counts" and self.ideal:
+            return Compiled(kind, primitives.prepare_exact(isa, primitives.PROBABILITIES), columns)
+        if kind == "counts" and self.aer:  # noisy Aer: its own counts per experiment (primitives.measured_counts)
+            return Compiled(kind, primitives.with_parameter(isa), columns)
         if kind != "estimator":
             return Compiled(kind, isa, columns)
         observables: list[SparsePauliOp] = []

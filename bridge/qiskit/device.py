@@ -17,20 +17,19 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pennylane as qml
 from pennylane.devices import Device, ExecutionConfig
 from pennylane.devices.modifiers import simulator_tracking, single_tape_support
 from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning
+from pennylane.math import Interface
 from pennylane.transforms.core import CompilePipeline
 
 from bridge.qiskit import readers
-from bridge.qiskit.batching import Counts, evaluate, tape_kind
+from bridge.qiskit.batching import Counts, evaluate, tapes_and_kinds
 from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
+from bridge.qiskit.fused import Prepared, ShiftedOutputs, prepare
 from bridge.qiskit.runner import Runner
 from bridge.qiskit.settings import DeviceSettings, DeviceWiresError, device_settings
-from bridge.qiskit.shift import shift_plan
-from bridge.qiskit.structure import on_device_indices, tape_values
 from bridge.qiskit.transforms import DEVICE_GRADIENT_METHODS, device_differentiable, device_program
 
 
@@ -55,6 +54,8 @@ class QiskitBatchDevice(Device):
         execution_mode: runtime primitives in their own jobs (``"job"``) or in one ``"batch"``/``"session"``.
         runtime_options: options of the runtime ``EstimatorV2`` (``SamplerV2`` gets those it has).
         dry_run: count jobs, PUB rows and shots in the tracker without running any circuit (results are zeros).
+        fuse_gradient: one job per training step (default): the forward job also runs the shifted rows of every
+            differentiated tape; ``False``: the backward pass sends them in a job of its own.
 
     Attributes:
         settings: what the device was built from (:class:`~bridge.qiskit.settings.DeviceSettings`).
@@ -87,29 +88,16 @@ class QiskitBatchDevice(Device):
         execution_mode: str | None = None,
         runtime_options: dict[str, Any] | None = None,
         dry_run: bool | None = None,
+        fuse_gradient: bool | None = None,
     ) -> None:
+        # the construction arguments, as given (pickling rebuilds the device from them)
+        self._init_args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if wires is None:
             raise DeviceError(
                 "bridge.qiskit needs wires (the number of qubits or their labels); "
                 "dynamically allocated wires are not supported"
             )
         n_wires = wires if isinstance(wires, int) else len(wires)
-        self._init_args = {
-            "wires": wires,
-            "shots": shots,
-            "profile": profile,
-            "backend": backend,
-            "seed": seed,
-            "optimization_level": optimization_level,
-            "seed_transpiler": seed_transpiler,
-            "cache_size": cache_size,
-            "retries": retries,
-            "retry_backoff": retry_backoff,
-            "job_timeout": job_timeout,
-            "execution_mode": execution_mode,
-            "runtime_options": runtime_options,
-            "dry_run": dry_run,
-        }
         settings = device_settings(n_wires, **{k: v for k, v in self._init_args.items() if k != "wires"})
         with warnings.catch_warnings():  # a profile's shots are this device's default (bridge.device_factory.device)
             if shots is None:
@@ -122,6 +110,7 @@ class QiskitBatchDevice(Device):
             self.backend,
             n_wires,
             ideal=settings.ideal,
+            aer=settings.sampler_only,
             optimization_level=settings.optimization_level,
             seed_transpiler=settings.seed_transpiler,
             cache_size=settings.cache_size,
@@ -136,6 +125,7 @@ class QiskitBatchDevice(Device):
             dry_run=settings.dry_run,
             on_retry=self._count_retry,
         )
+        self._shifted = ShiftedOutputs()
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its construction arguments (rebuilt, compile cache and runtime Batch/Session not carried
@@ -182,12 +172,20 @@ class QiskitBatchDevice(Device):
     def execute(
         self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
     ) -> tuple:
-        tapes = [on_device_indices(t, self.wires) for t in circuits]
-        values = [tape_values(t) for t in tapes]
-        evaluated = self._evaluate(tapes, [v.values for v in values])
+        """Results of every tape, one job per kind. Fused (the default), a differentiated tape's shifted rows go
+        in the same job and wait for :meth:`compute_vjp` (:mod:`bridge.qiskit.fused`)."""
+        fused = (  # an ML interface asks for gradients later; a NumPy call marks every parameter trainable
+            self.settings.fuse_gradient
+            and execution_config is not None
+            and execution_config.gradient_method == "device"
+            and execution_config.interface != Interface.NUMPY
+        )
+        prepared = [prepare(t, k, shifted=fused) for t, k in self._tapes_and_kinds(circuits)]
+        evaluated = self._evaluate(prepared)
+        self._shifted.keep(list(zip(prepared, evaluated, strict=True)))
         return tuple(
-            readers.read(e.kind, e.compiled, tape, e.output, v.batch_size)
-            for tape, v, e in zip(tapes, values, evaluated, strict=True)
+            readers.read(e.kind, e.compiled, p.tape, e.output[: len(p.values.values)], p.values.batch_size)
+            for p, e in zip(prepared, evaluated, strict=True)
         )
 
     def compute_vjp(
@@ -196,23 +194,22 @@ class QiskitBatchDevice(Device):
         cotangents: Sequence[Any],
         execution_config: ExecutionConfig | None = None,
     ) -> tuple:
-        """Vector-Jacobian products by the parameter-shift rule, all shifted rows in one job per kind (a tape
-        with no shifted row, its only trainable angle a global phase, sends nothing: its derivatives are 0)."""
-        tapes = [on_device_indices(t, self.wires) for t in circuits]
-        values = [tape_values(t) for t in tapes]
-        plans = [shift_plan(t, v.values) for t, v in zip(tapes, values, strict=True)]
-        rows = [readers.rows_to_run(t, v, p) for t, v, p in zip(tapes, values, plans, strict=True)]
-        evaluated = self._evaluate(tapes, rows)
+        """Vector-Jacobian products by the parameter-shift rule: from the forward job's shifted rows where it sent
+        them, else all missing shifted rows in one job per kind (a tape with no shifted row, its only trainable
+        angle a global phase, sends nothing: its derivatives are 0)."""
+        pairs = self._shifted.resolve(self._tapes_and_kinds(circuits), self._evaluate)
         return tuple(
-            readers.vjp(e.kind, e.compiled, tape, e.output, v, plan, dy)
-            for tape, v, plan, e, dy in zip(tapes, values, plans, evaluated, cotangents, strict=True)
+            readers.vjp(e.kind, e.compiled, p.tape, e.output, p.values, p.plan, dy)
+            for (p, e), dy in zip(pairs, cotangents, strict=True)
         )
 
-    def _evaluate(self, tapes: Sequence[qml.tape.QuantumScript], rows: Sequence[np.ndarray]) -> list[Any]:
-        kinds = [
-            tape_kind(t, ideal=self.settings.ideal, sampler_only=self.settings.sampler_only, where=self.settings.where)
-            for t in tapes
-        ]
+    def _tapes_and_kinds(self, circuits: Sequence[qml.tape.QuantumScript]) -> list[tuple[Any, str]]:
+        return tapes_and_kinds(circuits, self.wires, self.settings)
+
+    def _evaluate(self, prepared: Sequence[Prepared]) -> list[Any]:
+        if not prepared:
+            return []
+        tapes, kinds, rows = zip(*((p.tape, p.kind, p.rows) for p in prepared), strict=True)
         evaluated, counts = evaluate(tapes, rows, kinds, self.compiler, self._runner)
         self._track(counts)
         return evaluated

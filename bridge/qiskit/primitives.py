@@ -50,12 +50,14 @@ class Pub:
         values: shape ``(rows, len(circuit.parameters))``, columns in ``circuit.parameters`` order.
         observables: for estimator PUBs, the observables (layout applied); empty otherwise.
         shots: for sampler and runtime-estimator PUBs.
+        active_qubits: the qubits the circuit touches (a noisy simulation needs the noise of these only).
     """
 
     circuit: QuantumCircuit
     values: np.ndarray
     observables: tuple[SparsePauliOp, ...] = ()
     shots: int | None = None
+    active_qubits: frozenset[int] = frozenset()
 
     @property
     def rows(self) -> int:
@@ -63,6 +65,28 @@ class Pub:
 
 
 PHASE_PLACEHOLDER = "_unused_phase"
+PROBABILITIES: tuple[SparsePauliOp, ...] = ()  # prepare_exact(circuit, PROBABILITIES): save the probabilities
+
+
+def phase_for_aer(circuit: QuantumCircuit, *, keep: bool) -> QuantumCircuit:
+    """``circuit`` without a parameterized global phase, which Aer's runtime binding cannot bind once a run
+    has several rows ("instruction param position out of range", qiskit-aer 0.17; pinned in the tests).
+
+    ``keep=False`` (probabilities, counts, expectation values: none depends on the phase) drops it;
+    ``keep=True`` (state vectors) moves it into gates, exactly: ``X·P(φ)·X·P(φ) = e^{iφ}·I`` on qubit 0.
+    A circuit whose global phase is a number is returned as it is.
+    """
+    phase = circuit.global_phase
+    if not getattr(phase, "parameters", None):
+        return circuit
+    moved = circuit.copy()
+    moved.global_phase = 0.0
+    if keep:
+        moved.p(phase, 0)
+        moved.x(0)
+        moved.p(phase, 0)
+        moved.x(0)
+    return moved
 
 
 def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] | None = None) -> QuantumCircuit:
@@ -79,58 +103,144 @@ def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] 
     if observables is None:
         prepared.save_statevector()
         return prepared
+    if observables == PROBABILITIES:
+        prepared.save_probabilities()
+        return prepared
     for label in sorted({label for obs in observables for label in obs.paulis.to_labels()}):
         prepared.save_expectation_value(Pauli(label), qubits=range(prepared.num_qubits), label=label)
     return prepared
 
 
-def _binds(pub: Pub) -> tuple[dict, int]:
-    """Aer ``parameter_binds`` of a prepared PUB and its number of experiments."""
-    parameters = list(pub.circuit.parameters)
-    if pub.values.shape[1] == 0:  # parameter-free: the phase placeholder, one experiment for every row
-        return {parameters[0]: [0.0]}, 1
-    return {p: pub.values[:, i] for i, p in enumerate(parameters)}, pub.rows
+# Aer's handling of a run's results grows faster than linearly in its experiments (measured: 56 µs an experiment
+# at 912, 113 µs at 30,000, 500 µs at 57,000); an exact job's rows go to Aer in runs of at most this many.
+MAX_EXPERIMENTS_PER_RUN = 4096
 
 
-def _run_prepared(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner) -> tuple[Any, tuple[int, ...]]:
-    """Run prepared PUBs as one Aer job; returns its successful ``Result`` and each PUB's experiment count."""
-    binds, counts = zip(*(_binds(pub) for pub in pubs), strict=True)
-    circuits = [pub.circuit for pub in pubs]
-    return run_job(lambda: simulator.run(circuits, parameter_binds=list(binds)), read=successful), counts
+def _experiments(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner, **options: Any) -> list[list[Any]]:
+    """Run prepared PUBs on Aer, parameters bound in the simulator (``runtime_parameter_bind_enable``, a run
+    option: the backend given is the one that runs, with its own options otherwise); per PUB, the ``data`` of each
+    of its experiments (one per row, or one for a parameter-free circuit). All rows in one run, or in runs of at
+    most :data:`MAX_EXPERIMENTS_PER_RUN` experiments."""
+    pieces = []  # (pub index, circuit, binds, experiments)
+    for index, pub in enumerate(pubs):
+        parameters = list(pub.circuit.parameters)
+        if pub.values.shape[1] == 0:  # parameter-free: the phase placeholder, one experiment for every row
+            pieces.append((index, pub.circuit, {parameters[0]: [0.0]}, 1))
+            continue
+        for start in range(0, pub.rows, MAX_EXPERIMENTS_PER_RUN):
+            chunk = np.ascontiguousarray(pub.values[start : start + MAX_EXPERIMENTS_PER_RUN].T)
+            pieces.append((index, pub.circuit, dict(zip(parameters, chunk, strict=True)), chunk.shape[1]))
+    out: list[list[Any]] = [[] for _ in pubs]
+    run: list[tuple] = []
+    for piece in [*pieces, None]:
+        if piece is None or run and sum(p[3] for p in run) + piece[3] > MAX_EXPERIMENTS_PER_RUN:
+            circuits, binds = [p[1] for p in run], [p[2] for p in run]
+            result = run_job(
+                lambda c=circuits, b=binds: simulator.run(
+                    c, parameter_binds=b, runtime_parameter_bind_enable=True, **options
+                ),
+                read=successful,
+            )
+            start = 0
+            for index, _, _, n in run:
+                out[index].extend(r.data for r in result.results[start : start + n])
+                start += n
+            run = []
+        if piece is not None:
+            run.append(piece)
+    return out
 
 
-def exact_expectations(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
+def _all_rows(per_experiment: np.ndarray, rows: int) -> np.ndarray:
+    """Per-experiment results ``(n, k)`` as ``(rows, k)``: the array itself when ``n == rows``, else the one
+    experiment of a parameter-free circuit repeated (a writable array either way: torch refuses read-only ones)."""
+    return per_experiment if len(per_experiment) == rows else np.repeat(per_experiment, rows, axis=0)
+
+
+def exact_expectations(
+    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once, **options: Any
+) -> list[np.ndarray]:
     """Exact expectation values, shape ``(rows, n_observables)`` per PUB, in one simulator job.
 
     The PUBs' circuits must come from :func:`prepare_exact` with their observables.
     """
-    result, counts = _run_prepared(simulator, pubs, run_job)
-    out, start = [], 0
-    for pub, n in zip(pubs, counts, strict=True):
-        data = [result.results[start + i].data.to_dict() for i in range(n)]
-        start += n
-        evs = np.empty((n, len(pub.observables)))
+    out = []
+    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
+        n = len(data)
+        labels = sorted({label for obs in pub.observables for label in obs.paulis.to_labels()})
+        column = {label: j for j, label in enumerate(labels)}
+        weights = np.zeros((len(labels), len(pub.observables)))  # Pauli term → observable coefficients
         for m, obs in enumerate(pub.observables):
-            labels, coeffs = obs.paulis.to_labels(), obs.coeffs.real
-            evs[:, m] = [sum(c * row[label] for label, c in zip(labels, coeffs, strict=True)) for row in data]
-        out.append(np.broadcast_to(evs, (pub.rows, len(pub.observables))))
+            for label, c in zip(obs.paulis.to_labels(), obs.coeffs.real, strict=True):
+                weights[column[label], m] += c
+        terms = np.array([[d.to_dict()[label] for label in labels] for d in data])
+        out.append(_all_rows(terms.reshape(n, len(labels)) @ weights, pub.rows))
     return out
 
 
-def exact_statevectors(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once) -> list[np.ndarray]:
+def exact_statevectors(
+    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once, **options: Any
+) -> list[np.ndarray]:
     """State vectors in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)`` per PUB.
 
     The PUBs' circuits must come from :func:`prepare_exact` without observables.
     """
-    result, counts = _run_prepared(simulator, pubs, run_job)
-    out, start = [], 0
-    for pub, n in zip(pubs, counts, strict=True):
-        n_qubits = pub.circuit.num_qubits
-        states = np.stack([np.asarray(result.results[start + i].data.statevector) for i in range(n)])
-        start += n
+    out = []
+    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
+        n, n_qubits = len(data), pub.circuit.num_qubits
+        states = np.stack([np.asarray(d.statevector) for d in data])
         states = states.reshape((n, *[2] * n_qubits)).transpose(0, *range(n_qubits, 0, -1)).reshape(n, -1)
-        out.append(np.broadcast_to(states, (pub.rows, states.shape[1])))
+        out.append(_all_rows(states, pub.rows))
     return out
+
+
+def exact_probabilities(
+    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once, **options: Any
+) -> list[np.ndarray]:
+    """Probabilities of every basis state in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)``
+    per PUB. The PUBs' circuits must come from :func:`prepare_exact` with :data:`PROBABILITIES`."""
+    out = []
+    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
+        n, q = len(data), pub.circuit.num_qubits
+        probs = np.stack([np.asarray(d.probabilities) for d in data])
+        probs = probs.reshape((n, *[2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1)
+        out.append(_all_rows(probs, pub.rows))
+    return out
+
+
+def measured_counts(simulator: Any, pubs: Sequence[Pub], seed: int, run_job: JobRunner = run_once) -> list[np.ndarray]:
+    """Counts ``(rows, 2**n)`` of measured circuits (from :func:`with_parameter`) on an Aer simulator, one run
+    (Aer's own counts of each experiment: no per-shot bitstrings), basis index with wire 0 (clbit 0) most
+    significant."""
+    out = []
+    for pub, data in zip(
+        pubs, _experiments(simulator, pubs, run_job, shots=shots_of(pubs[0]), seed_simulator=seed), strict=True
+    ):
+        n = pub.circuit.num_clbits
+        reverse = np.array([int(format(i, f"0{n}b")[::-1], 2) for i in range(2**n)])  # clbit 0 → most significant
+        counts = np.zeros((len(data), 2**n), dtype=np.int64)
+        for row, d in enumerate(data):
+            for key, value in d.counts.items():
+                counts[row, reverse[int(key, 16)]] = value
+        out.append(_all_rows(counts, pub.rows))
+    return out
+
+
+def with_parameter(circuit: QuantumCircuit) -> QuantumCircuit:
+    """``circuit``, or a copy with the global-phase placeholder if it has no parameter (every circuit of an Aer
+    run with ``parameter_binds`` needs one; bound to 0, one experiment)."""
+    if circuit.parameters:
+        return circuit
+    prepared = circuit.copy()
+    prepared.global_phase += Parameter(PHASE_PLACEHOLDER)
+    return prepared
+
+
+def sample_counts(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """Counts of ``shots`` draws from each row's probabilities ``(rows, 2**n)``: one multinomial per row,
+    vectorized. The same distribution as counting ``shots`` sampled bitstrings of each row's state."""
+    p = np.clip(np.asarray(probabilities, dtype=float), 0.0, None)
+    return rng.multinomial(shots, p / p.sum(axis=1, keepdims=True))
 
 
 def placeholder(kind: str, pub: Pub) -> np.ndarray:
@@ -143,6 +253,10 @@ def placeholder(kind: str, pub: Pub) -> np.ndarray:
         states = np.zeros((pub.rows, 2**n), dtype=complex)
         states[:, 0] = 1.0
         return states
+    if kind == "counts":  # every shot in |0…0⟩ (the measured wires: clbits of a sampled circuit, else qubits)
+        counts = np.zeros((pub.rows, 2 ** (pub.circuit.num_clbits or pub.circuit.num_qubits)), dtype=np.int64)
+        counts[:, 0] = pub.shots or 0
+        return counts
     return np.zeros((pub.rows, pub.shots or 0, pub.circuit.num_clbits), dtype=np.int64)
 
 
@@ -165,10 +279,11 @@ class Sampler:
         self.rng = rng
         self.run_job = run_job
 
-    def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
-        """Samples ``(rows, shots, n_qubits)`` per PUB, from one primitive job."""
+    def run(self, pubs: Sequence[Pub], *, as_counts: bool = False) -> list[np.ndarray]:
+        """Samples ``(rows, shots, n_qubits)`` per PUB, or their counts ``(rows, 2**n)`` in PennyLane's basis
+        order (``as_counts``), from one primitive job."""
         primitive = self.factory(int(self.rng.integers(2**31)))
-        shots = [_shots(p) for p in pubs]
+        shots = [shots_of(p) for p in pubs]
         # a parameter-free circuit has one binding: ask for rows × shots and split them into rows
         payload = [
             (p.circuit, p.values, n) if p.circuit.parameters else (p.circuit, None, n * p.rows)
@@ -178,8 +293,18 @@ class Sampler:
         for pub, res in zip(pubs, self.run_job(lambda: primitive.run(payload)), strict=True):
             bits = res.data["c"]
             packed = bits.array.reshape(pub.rows, pub.shots, bits.array.shape[-1])
-            out.append(bits_to_samples(packed, bits.num_bits))
+            samples = bits_to_samples(packed, bits.num_bits)
+            out.append(samples_to_counts(samples) if as_counts else samples)
         return out
+
+
+def samples_to_counts(samples: np.ndarray) -> np.ndarray:
+    """Samples ``(rows, shots, n)`` (column i: wire i) → counts ``(rows, 2**n)``, basis index with wire 0 most
+    significant; one ``bincount`` for all rows."""
+    rows, _, n = samples.shape
+    codes = samples @ (1 << np.arange(n - 1, -1, -1))  # (rows, shots)
+    offsets = (np.arange(rows) * 2**n)[:, None]
+    return np.bincount((codes + offsets).ravel(), minlength=rows * 2**n).reshape(rows, 2**n)
 
 
 class RuntimeEstimator:
@@ -196,18 +321,16 @@ class RuntimeEstimator:
         payload = [
             (p.circuit, [list(p.observables)], p.values[:, None, :] if p.circuit.parameters else None) for p in pubs
         ]
-        precision = 1 / np.sqrt(_shots(pubs[0]))
+        precision = 1 / np.sqrt(shots_of(pubs[0]))
         primitive = self.factory(int(self.rng.integers(2**31)))
         results = self.run_job(lambda: primitive.run(payload, precision=precision))
         return [
-            np.broadcast_to(
-                np.asarray(res.data.evs).reshape(-1, len(pub.observables)), (pub.rows, len(pub.observables))
-            )
+            _all_rows(np.asarray(res.data.evs).reshape(-1, len(pub.observables)), pub.rows)
             for pub, res in zip(pubs, results, strict=True)
         ]
 
 
-def _shots(pub: Pub) -> int:
+def shots_of(pub: Pub) -> int:
     """A sampled PUB's shots (the device gives every sampled PUB its tape's shots)."""
     if pub.shots is None:
         raise ValueError("a sampler or runtime-estimator PUB needs shots")

@@ -22,10 +22,10 @@ from bridge.qiskit.structure import TapeValues
 def _per_measurement(
     kind: str, measurements: Sequence[Any], output: np.ndarray, shots: slice = slice(None)
 ) -> list[np.ndarray]:
-    """Each measurement of a ``"state"`` or ``"sampler"`` tape, for every row: arrays ``(rows, ...)``.
+    """Each measurement of a ``"state"``, ``"counts"`` or ``"samples"`` tape, for every row: arrays ``(rows, ...)``.
 
-    PennyLane's own measurement functions do the work: ``measure`` on the batch of exact states, and
-    ``process_samples`` on the (already diagonalized) samples, as its ``default.qubit`` does.
+    Exact states and samples are read by PennyLane's own functions (``measure``, ``process_samples``, as its
+    ``default.qubit`` does); counts by :func:`_from_counts`, one matrix product for all rows.
     """
     if kind == "state":
         n_qubits = int(np.log2(output.shape[1]))
@@ -33,11 +33,51 @@ def _per_measurement(
         if output.shape[0] > 1:
             return [np.asarray(measure(m, states, is_state_batched=True)) for m in measurements]
         return [np.asarray(measure(m, states[0]))[None] for m in measurements]
+    if kind == "counts":
+        return [_from_counts(m, output) for m in measurements]
     wires = Wires(range(output.shape[2]))
     if output.shape[0] > 1:  # process_samples takes a leading batch (row) dimension of size > 1
         return [m.process_samples(output[:, shots], wires) for m in measurements]
     values = [m.process_samples(output[0, shots], wires) for m in measurements]
     return [[v] if isinstance(v, dict) else np.asarray(v)[None] for v in values]  # type: ignore[misc]
+
+
+def basis_eigvals(observable: Any, n_wires: int) -> np.ndarray:
+    """The eigenvalue of a diagonalized observable on each basis state of ``n_wires`` wires ``(2**n,)`` (basis index
+    with wire 0 most significant), from its eigenvalues on its own wires (PennyLane's order)."""
+    wires = [int(w) for w in observable.wires]
+    eigvals = np.real(np.asarray(observable.eigvals()))
+    basis = np.arange(2**n_wires)
+    sub = np.zeros_like(basis)
+    for w in wires:  # the observable's own basis index, its first wire most significant
+        sub = (sub << 1) | ((basis >> (n_wires - 1 - w)) & 1)
+    return eigvals[sub]
+
+
+def marginal(counts: np.ndarray, wires: Sequence[int]) -> np.ndarray:
+    """Counts ``(rows, 2**n)`` summed over the wires not in ``wires`` → ``(rows, 2**len(wires))``, in their order."""
+    rows, size = counts.shape
+    n = int(np.log2(size))
+    table = counts.reshape(rows, *[2] * n)
+    kept = [int(w) for w in wires]
+    summed = table.sum(axis=tuple(1 + w for w in range(n) if w not in kept))
+    order = sorted(kept)
+    return summed.transpose(0, *[1 + order.index(w) for w in kept]).reshape(rows, -1)
+
+
+def _from_counts(m: Any, counts: np.ndarray) -> np.ndarray:
+    """An ``expval``, ``var`` or ``probs`` of every row from its counts ``(rows, 2**n)`` (the tape's diagonalized
+    basis), as PennyLane computes them from samples."""
+    shots = counts.sum(axis=1)
+    n = int(np.log2(counts.shape[1]))
+    if isinstance(m, ProbabilityMP):
+        wires = m.wires if len(m.wires) else Wires(range(n))
+        return marginal(counts, wires) / shots[:, None]
+    eigvals = basis_eigvals(m.obs, n)
+    mean = counts @ eigvals / shots
+    if isinstance(m, VarianceMP):
+        return counts @ eigvals**2 / shots - mean**2
+    return mean
 
 
 def read(
@@ -64,16 +104,6 @@ def read(
     )
 
 
-def rows_to_run(tape: qml.tape.QuantumScript, values: TapeValues, plan: ShiftPlan) -> np.ndarray:
-    """The rows a tape's vector-Jacobian product needs: its shifted rows, after its own rows for a variance
-    (d var = d⟨O²⟩ − 2⟨O⟩ d⟨O⟩); none when nothing is shifted."""
-    return np.concatenate([values.values, plan.rows]) if has_variance(tape) and len(plan.rows) else plan.rows
-
-
-def has_variance(tape: qml.tape.QuantumScript) -> bool:
-    return any(isinstance(m, VarianceMP) for m in tape.measurements)
-
-
 def _moments(
     kind: str, compiled: Compiled, tape: qml.tape.QuantumScript, output: np.ndarray
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -86,8 +116,13 @@ def _moments(
     if kind == "estimator":
         return [(output[:, j], None if square is None else output[:, square]) for j, square in compiled.readout]
     linear = []
+    n = int(np.log2(output.shape[1])) if kind == "counts" else 0
     for m in tape.measurements:
-        if isinstance(m, VarianceMP):
+        if isinstance(m, VarianceMP) and kind == "counts":
+            eigvals = basis_eigvals(m.obs, n)
+            shots = output.sum(axis=1)
+            linear.append((output @ eigvals / shots, output @ eigvals**2 / shots))
+        elif isinstance(m, VarianceMP):
             (probs,) = _per_measurement(kind, [qml.probs(op=m.obs)], output)
             eigvals = np.asarray(m.obs.eigvals())
             linear.append((probs @ eigvals, probs @ eigvals**2))
@@ -108,35 +143,49 @@ def vjp(
     tape: qml.tape.QuantumScript,
     output: np.ndarray,
     values: TapeValues,
-    plan: ShiftPlan,
+    plan: ShiftPlan | None,
     cotangent: Any,
 ) -> tuple:
-    """One tape's vector-Jacobian product from its shifted blocks (after its base rows, for variances)."""
-    if not plan.terms:
+    """One tape's vector-Jacobian product from its output rows: its own rows, then its shifted blocks."""
+    if plan is None or not plan.terms:
         return ()
     n = values.values.shape[0]
     if not len(plan.rows):  # no shiftable angle among the trainable ones: exact zeros, and no job was sent
         return tuple(np.zeros(n) if broadcast else np.float64(0.0) for broadcast in plan.broadcast)
     if tape.shots.has_partitioned_shots:
         raise DeviceError("bridge.qiskit's device gradients do not support shot vectors; give one shot number")
-    offset = n if has_variance(tape) else 0
     moments = _moments(kind, compiled, tape, output)
     dys = [np.asarray(cotangent)] if len(tape.measurements) == 1 else [np.asarray(d) for d in cotangent]
+    blocks = (output.shape[0] - n) // n
+    # Σ_j c_j f(block_j) for every parameter at once: coefficients (parameters, blocks) against the shifted blocks
+    coefficients = np.zeros((len(plan.terms), blocks))
+    for p, terms in enumerate(plan.terms):
+        for k, c in terms:
+            coefficients[p, k] += c
+    total = np.zeros((len(plan.terms), n))
+    for (first, second), dy in zip(moments, dys, strict=True):
+        first = np.asarray(first).reshape(n * (blocks + 1), -1)
+        jac = np.einsum("pk,knd->pnd", coefficients, first[n:].reshape(blocks, n, -1))
+        if second is not None:  # d var = d<O²> − 2 <O> d<O>
+            second = np.asarray(second).reshape(n * (blocks + 1), -1)
+            jac = np.einsum("pk,knd->pnd", coefficients, second[n:].reshape(blocks, n, -1)) - 2 * first[:n] * jac
+        total += np.einsum("pnd,nd->pn", jac, dy.reshape(n, -1))
+    vjps = tuple(
+        row if broadcast else np.float64(row.sum()) for row, broadcast in zip(total, plan.broadcast, strict=True)
+    )
+    return MixedVJP(vjps) if any(plan.broadcast) and not all(plan.broadcast) else vjps
 
-    def shifted(rows: np.ndarray, terms: tuple[tuple[int, float], ...]) -> np.ndarray:
-        """Σ_j c_j f(block_j): the derivative of ``rows``' quantity, shape (n, ...)."""
-        return np.sum([c * rows[offset + n * k : offset + n * (k + 1)] for k, c in terms], axis=0)
 
-    vjps = []
-    for terms, broadcast in zip(plan.terms, plan.broadcast, strict=True):
-        total = np.zeros(n)
-        for (first, second), dy in zip(moments, dys, strict=True):
-            if not terms:
-                continue
-            jac = shifted(first, terms)
-            if second is not None:  # d var = d<O²> − 2 <O> d<O>
-                jac = shifted(second, terms) - 2 * first[:n] * jac
-            dy_rows = dy.reshape(n, -1)
-            total += np.sum(dy_rows * np.asarray(jac).reshape(n, -1), axis=1)
-        vjps.append(total if broadcast else np.float64(total.sum()))
-    return tuple(vjps)
+class MixedVJP(tuple):
+    """A tape's vector-Jacobian product mixing per-sample vectors (trainable batched inputs) and scalars (weights).
+
+    PennyLane's torch interface converts each entry to a tensor on its own, but first asks
+    ``np.squeeze(vjp).shape != (0,)``, which NumPy 2 refuses for a ragged tuple. This tuple answers that check
+    with its length (``tests/unit/test_pins.py`` pins the interface's use of it), so a batch keeps its one tape
+    instead of one tape per sample. Returned for the torch interface only (others split such tapes).
+    """
+
+    __slots__ = ()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.ones(len(self))

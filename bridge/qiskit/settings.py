@@ -37,6 +37,8 @@ class DeviceSettings:
         execution_mode: ``"job"``, ``"batch"`` or ``"session"`` (runtime primitives).
         runtime_options: options of the runtime primitives.
         dry_run: count jobs without running any circuit.
+        fuse_gradient: send a differentiated tape's shifted rows with its forward rows (one job per training
+            step; :mod:`bridge.qiskit.fused`), else in the backward pass's own job.
         profile: the profile the settings came from, if any (named in messages).
     """
 
@@ -50,6 +52,7 @@ class DeviceSettings:
     execution_mode: str = "job"
     runtime_options: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
+    fuse_gradient: bool = True
     profile: Profile | None = None
 
     @functools.cached_property
@@ -107,6 +110,7 @@ def device_settings(n_wires: int, *, profile: Any = None, backend: Any = None, *
             "execution_mode": prof.ibm.mode,
             "runtime_options": prof.ibm.options,
             "dry_run": prof.dry_run,
+            "fuse_gradient": prof.qiskit.fuse_gradient,
         }
         from_profile = {k: v for k, v in from_profile.items() if v is not None}
         if backend is None:

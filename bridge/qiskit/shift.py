@@ -23,7 +23,8 @@ class ShiftPlan:
 
     Attributes:
         rows: shape ``(n_blocks * base_rows, n_params)``; block ``k`` is the base rows with one angle
-            shifted.
+            shifted (a view into ``with_base``).
+        with_base: the base rows, then ``rows``: what a fused job sends, allocated once.
         terms: for each trainable parameter, its ``(block index, coefficient)`` pairs; empty when the
             parameter's derivative is zero (a global phase).
         broadcast: for each trainable parameter, whether it has one value per broadcast row.
@@ -32,6 +33,18 @@ class ShiftPlan:
     rows: np.ndarray
     terms: tuple[tuple[tuple[int, float], ...], ...]
     broadcast: tuple[bool, ...]
+    with_base: np.ndarray
+
+
+def shiftable(tape: qml.tape.QuantumScript) -> bool:
+    """Whether every trainable parameter of a preprocessed tape is an angle of :data:`ANGLE_GATES` (what
+    :func:`shift_plan` can plan)."""
+    ops = tape.operations
+    for index in tape.trainable_params:
+        info = tape.par_info[index]
+        if info["op_idx"] >= len(ops) or info["op"].name not in ANGLE_GATES:
+            return False
+    return True
 
 
 def shift_plan(tape: qml.tape.QuantumScript, base: np.ndarray) -> ShiftPlan:
@@ -52,7 +65,7 @@ def shift_plan(tape: qml.tape.QuantumScript, base: np.ndarray) -> ShiftPlan:
             first_column[op_index] = column
             column += len(op.data)
     n_ops = len(tape.operations)
-    blocks: list[np.ndarray] = []
+    changes: list[tuple[int, float, float]] = []  # per block: (column, multiplier, shift)
     terms: list[tuple[tuple[int, float], ...]] = []
     broadcast: list[bool] = []
     for index in tape.trainable_params:
@@ -73,10 +86,14 @@ def shift_plan(tape: qml.tape.QuantumScript, base: np.ndarray) -> ShiftPlan:
             rule = np.insert(rule, 1, 1.0, axis=1)
         entries = []
         for coeff, multiplier, shift in rule:
-            shifted = base.copy()
-            shifted[:, col] = multiplier * base[:, col] + shift
-            entries.append((len(blocks), float(coeff)))
-            blocks.append(shifted)
+            entries.append((len(changes), float(coeff)))
+            changes.append((col, float(multiplier), float(shift)))
         terms.append(tuple(entries))
-    rows = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, base.shape[1]))
-    return ShiftPlan(rows, tuple(terms), tuple(broadcast))
+    n = base.shape[0]
+    with_base = np.empty(((len(changes) + 1) * n, base.shape[1]))  # one allocation: base rows, then each block
+    with_base[:n] = base
+    for k, (col, multiplier, shift) in enumerate(changes):
+        block = with_base[n * (k + 1) : n * (k + 2)]
+        block[:] = base
+        block[:, col] = multiplier * base[:, col] + shift
+    return ShiftPlan(with_base[n:], tuple(terms), tuple(broadcast), with_base)

@@ -16,6 +16,7 @@ from pennylane.devices.preprocess import (
     validate_device_wires,
     validate_measurements,
 )
+from pennylane.math import Interface
 from pennylane.measurements import VarianceMP
 from pennylane.pauli import PauliSentence
 from pennylane.transforms import split_non_commuting
@@ -45,14 +46,17 @@ NOT_ANGLES = frozenset(
 )
 
 
+BATCH_UNSAFE_DECOMPOSITIONS = frozenset({"FermionicSWAP"})
+
+
 def device_program(wires: Wires, operations: frozenset[str], config: ExecutionConfig | None) -> CompilePipeline:
     """The preprocessing pipeline of a device on ``wires`` that runs ``operations`` natively."""
     program = CompilePipeline()
     program.add_transform(validate_device_wires, wires=wires, name="bridge.qiskit")
-    # PennyLane's decompositions of some gates fail on a batch (FermionicSWAP's builds a qml.exp of a tensor):
-    # a broadcast tape holding a gate the device must decompose is split per sample first. The samples still
-    # share one structure, hence one PUB.
-    program.add_transform(split_broadcast_for, needs_split=lambda op: op.name not in operations)
+    # PennyLane's decompositions of some gates fail on a batch (FermionicSWAP's builds a qml.exp of a tensor): a
+    # broadcast tape holding one is split per sample first (its samples still share one structure, hence one PUB).
+    # tests/integration/test_user_qnode.py runs PennyLane's parametric gates batched through the device.
+    program.add_transform(split_broadcast_for, needs_split=lambda op: op.name in BATCH_UNSAFE_DECOMPOSITIONS)
     program.add_transform(
         decompose,
         stopping_condition=lambda op: op.name in operations,
@@ -65,10 +69,11 @@ def device_program(wires: Wires, operations: frozenset[str], config: ExecutionCo
     program.add_transform(validate_measurements, name="bridge.qiskit")
     program.add_transform(variance_of_sums)
     program.add_transform(split_when_sampling)
-    if config is not None and config.gradient_method == "device":
-        # vector-Jacobian products are per tape and per scalar angle: one tape per broadcast sample (cheap: the
-        # samples' rows still share one PUB, and no shifted tape is ever built)
-        program.add_transform(split_broadcast, always=True)
+    if config is not None and config.gradient_method == "device" and config.interface != Interface.TORCH:
+        # A tape's vector-Jacobian product mixes per-sample vectors (a trainable batched input) and scalars (a
+        # weight); with torch the device returns it as a MixedVJP (bridge.qiskit.readers). Other interfaces get
+        # such tapes split per sample (the samples' rows still share one PUB).
+        program.add_transform(split_broadcast, always=False)
     return program
 
 

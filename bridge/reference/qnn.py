@@ -26,6 +26,8 @@ from qiskit.circuit import ParameterExpression, ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 from torch import nn
 
+from bridge.expressions import to_sympy
+
 PAULI_ROTATIONS = ("rx", "ry", "rz")
 BASIS = ["rx", "ry", "rz", "cx", "h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx", "sxdg", "id", "swap"]
 
@@ -95,6 +97,7 @@ class ReferenceQNN:
         basis = transpile(circuit, basis_gates=BASIS, optimization_level=0)
         phis = ParameterVector("φ", sum(1 for inst in basis.data if _is_parameterized(inst.operation)))
         rebuilt = basis.copy_empty_like()
+        rebuilt.global_phase = 0.0  # a global phase changes no expectation value (and may hold the inputs' names)
         occurrences: list[_Occurrence] = []
         for inst in basis.data:
             op = inst.operation
@@ -109,12 +112,11 @@ class ReferenceQNN:
             phi = phis[len(occurrences)]
             rebuilt.append(type(op)(phi), inst.qubits)
             occurrences.append(self._occurrence(op.params[0]))
-        rebuilt.global_phase = 0.0  # a global phase changes no expectation value
         return rebuilt, occurrences
 
     def _occurrence(self, angle: ParameterExpression) -> _Occurrence:
         substitutions = {sympy.Symbol(p.name): self._symbols[self._columns[p]] for p in angle.parameters}
-        expression = sympy.sympify(angle.sympify()).subs(substitutions, simultaneous=True)
+        expression = to_sympy(angle).subs(substitutions, simultaneous=True)
         used = [self._symbols.index(s) for s in expression.free_symbols]
         derivatives = {
             c: sympy.lambdify(self._symbols, sympy.diff(expression, self._symbols[c]), "numpy") for c in used

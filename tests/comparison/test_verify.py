@@ -133,7 +133,7 @@ def test_cli_exits_1_on_failure(monkeypatch, capsys):
     monkeypatch.setattr(bridge.verify, "verify_case", with_bug)
     assert main(["verify", "--device", "default", "--random", "0"]) == 1
     out = capsys.readouterr().out
-    assert "| textbook_hry | buggy |" in out and "FAIL" in out and "verification FAILED" in out
+    assert "| textbook_hry | buggy vs truth |" in out and "FAIL" in out and "verification FAILED" in out
 
 
 def test_cli_passes_and_writes_json(tmp_path, capsys):

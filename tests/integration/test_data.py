@@ -46,11 +46,21 @@ def _copy_raw(tmp_path, name="MNIST"):
     return raw
 
 
-def test_user_root_with_gzip_files_is_expanded_in_place(tmp_path):
+def test_user_root_with_gzip_files_is_expanded_into_the_cache_not_into_the_root(tmp_path):
     raw = _copy_raw(tmp_path)
-    assert prepare_root("MNIST", tmp_path) == tmp_path
-    assert (raw / "train-images-idx3-ubyte").is_file()
+    before = sorted(p.name for p in raw.iterdir())
+    target = prepare_root("MNIST", tmp_path)
+    assert target != tmp_path and (target / "MNIST/raw/train-images-idx3-ubyte").is_file()
+    assert sorted(p.name for p in raw.iterdir()) == before  # nothing written into the user's dataset folder
     assert len(load_split("MNIST", train=True, classes=(5,), per_class=None, root=tmp_path)) == 400
+
+
+def test_user_root_with_plain_files_is_read_in_place(tmp_path):
+    raw = _copy_raw(tmp_path)
+    for gz in raw.glob("*.gz"):
+        gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
+        gz.unlink()
+    assert prepare_root("MNIST", tmp_path) == tmp_path
 
 
 def test_missing_file_is_named(tmp_path):

@@ -42,12 +42,12 @@ def _step(layer, batch=2):
 
 
 @pytest.mark.parametrize(("mode", "kind"), [("job", FakeManilaV2), ("batch", Batch), ("session", Session)])
-def test_each_execution_mode_runs_a_training_step_in_two_jobs(mode, kind):
+def test_each_execution_mode_runs_a_training_step_in_one_job(mode, kind):
     layer = QuantumLayer(circuits.angle_entangling(2, 1), profile=_fake_profile(mode))
     dev = layer.qlayer.qnode.device
     assert isinstance(dev.runtime_mode(), kind) and dev.runtime_mode() is dev.runtime_mode()
     totals, grad = _step(layer)
-    assert totals["primitive_jobs"] == 2 and torch.isfinite(grad).all()
+    assert totals["primitive_jobs"] == 1 and torch.isfinite(grad).all()
     primitive = dev._runner._estimator.factory(7)
     assert isinstance(primitive, EstimatorV2) and primitive.backend() is dev.backend
     assert primitive.mode is (None if mode == "job" else dev.runtime_mode())
@@ -95,9 +95,9 @@ def test_mnist01_epoch_on_ibm_fake_manila_matches_the_dry_run_exactly(tmp_path):
         executed["circuit_shots"],
     )
     steps = preview.steps_per_epoch
-    assert steps == 3 and preview.epoch.jobs == 2 * steps  # forward + backward per step
+    assert steps == 3 and preview.epoch.jobs == steps  # forward and backward fused: one job a step
     assert preview.step.pub_rows == 2 * (1 + 2) and preview.step.shots == preview.step.pub_rows * 1024
-    assert executed["primitive_jobs"] == 2 * steps + 1  # and one for the 6 test images
+    assert executed["primitive_jobs"] == steps + 1  # and one for the 6 test images
 
 
 def test_dry_run_of_ibm_needs_no_account_and_runs_nothing(no_ibm_credentials, capsys):
@@ -106,7 +106,7 @@ def test_dry_run_of_ibm_needs_no_account_and_runs_nothing(no_ibm_credentials, ca
     assert main(["train", "mnist01", "--device", "ibm", "--dry-run", "--epochs", "2"]) == 0
     out = capsys.readouterr().out
     assert "no circuit was run" in out and "whole run (2 epochs + test)" in out and "QPU time" in out
-    assert "      804" in out  # 2 × 400 step jobs + 4 evaluation jobs
+    assert "      404" in out  # 2 × 200 step jobs (one each) + 4 evaluation jobs
 
 
 def test_dry_run_refuses_profiles_without_jobs(capsys):
@@ -147,8 +147,8 @@ def test_runtime_jobs_that_fail_first_are_retried(monkeypatch):
     layer = QuantumLayer(circuits.angle_entangling(2, 1), profile=_fake_profile())
     with qml.Tracker(layer.qlayer.qnode.device) as tracker:
         layer(torch.rand(2, 2)).sum().backward()
-    assert tracker.totals["job_retries"] == 2 and tracker.totals["primitive_jobs"] == 2
-    assert flaky.count() == 5  # 2 failed + 2 good calls happened before this one
+    assert tracker.totals["job_retries"] == 2 and tracker.totals["primitive_jobs"] == 1
+    assert flaky.count() == 4  # 2 failed + 1 good call happened before this one
 
 
 def test_a_circuit_wider_than_the_backend_is_a_user_error():

@@ -72,8 +72,8 @@ def test_transient_job_failures_are_retried_and_the_run_matches_a_clean_one(tmp_
 
 
 def test_a_backend_that_keeps_failing_stops_with_the_job_error_and_keeps_the_checkpoint(tmp_path, monkeypatch):
-    # 3 steps per epoch, 2 jobs per step: calls 0-5 are epoch 1; every call from 8 on fails
-    flaky = FlakyAer(lambda call: call >= 8)
+    # 3 steps per epoch, 1 job per step: calls 0-2 are epoch 1; every call from 4 on (epoch 2's second) fails
+    flaky = FlakyAer(lambda call: call >= 4)
     monkeypatch.setattr(backends, "qiskit_backend", lambda prof, wires: flaky)
     with pytest.raises(
         ExecutionError,
@@ -220,5 +220,6 @@ def test_failing_backend_exits_1_from_the_cli_with_the_job_error(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
-    assert "failed after 2 attempt(s)" in result.stderr and "The last checkpoint is intact" in result.stderr
-    assert "Traceback" not in result.stderr
+    # the third job fails, in the first epoch: before the first checkpoint, and the message says so
+    assert "failed after 2 attempt(s)" in result.stderr and "No checkpoint was written yet" in result.stderr
+    assert "The last checkpoint" not in result.stderr and "Traceback" not in result.stderr

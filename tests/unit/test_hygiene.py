@@ -38,21 +38,34 @@ def test_no_duplicated_code_in_the_package():
 
 
 def test_every_imported_third_party_package_is_declared():
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    declared = {_normal(re.split(r"[<>=!\[ ;]", d)[0]) for d in dependencies}
+    """A module-level import is a [project] dependency; one inside a function (an optional feature, which says
+    which extra to install when it is missing) may come from an extra of [project.optional-dependencies]."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_name(d) for d in project["dependencies"]}
+    extras = core | {_name(d) for group in project["optional-dependencies"].values() for d in group}
     distributions = importlib.metadata.packages_distributions()
-    imported = set()
+    undeclared = {}
     for path in (ROOT / "bridge").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        nested = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)}
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                imported |= {a.name.split(".")[0] for a in node.names}
+                modules = [a.name.split(".")[0] for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                imported.add(node.module.split(".")[0])
-    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "bridge"}
-    undeclared = {
-        m: distributions.get(m) for m in third_party if not {_normal(d) for d in distributions.get(m, [])} & declared
-    }
-    assert not undeclared, f"imported but not in [project] dependencies: {undeclared}"
+                modules = [node.module.split(".")[0]]
+            else:
+                continue
+            allowed = extras if id(node) in nested else core
+            for m in modules:
+                if m in sys.stdlib_module_names or m == "bridge":
+                    continue
+                if not {_normal(d) for d in distributions.get(m, [])} & allowed:
+                    undeclared[f"{path.relative_to(ROOT)}:{node.lineno}"] = m
+    assert not undeclared, f"imported but not declared (module level: [project] dependencies): {undeclared}"
+
+
+def _name(requirement: str) -> str:
+    return _normal(re.split(r"[<>=!\[ ;]", requirement)[0])
 
 
 def _normal(name: str) -> str:

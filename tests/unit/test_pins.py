@@ -124,3 +124,75 @@ def test_qnode_update_keeps_transforms_and_shots():
     qnode = qml.set_shots(qml.transforms.merge_rotations(qml.QNode(lambda: qml.expval(qml.Z(0)), dev)), shots=7)
     updated = qnode.update(func=lambda: qml.expval(qml.X(0)))
     assert updated.shots.total_shots == 7 and len(updated.compile_pipeline) == len(qnode.compile_pipeline) == 1
+
+
+def test_aers_noise_model_error_tables():
+    """bridge.backends.reduced_noise_model reads NoiseModel._local_quantum_errors ({gate: {qubits: error}}) and
+    _local_readout_errors ({qubits: error}) and rebuilds with add_quantum_error/add_readout_error."""
+    from qiskit_aer.noise import NoiseModel, QuantumError, ReadoutError
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    model = NoiseModel.from_backend(FakeManilaV2())
+    quantum = model._local_quantum_errors
+    assert "cx" in quantum and all(isinstance(e, QuantumError) for by in quantum.values() for e in by.values())
+    assert all(isinstance(q, tuple) for by in quantum.values() for q in by)
+    readout = model._local_readout_errors
+    assert (0,) in readout and isinstance(readout[(0,)], ReadoutError)
+
+
+def test_qiskit_sympify_swaps_operands_of_a_subexpression_on_the_right():
+    """Why bridge.expressions exists: Qiskit 2.3's ParameterExpression.sympify() reads ``(-0.5)*(a - 3*b)`` as
+    ``0.5*a - 1.5*b``. Transpiling crx(w0 - 3*w1) produces such angles."""
+    import sympy
+
+    a, b = Parameter("a"), Parameter("b")
+    expression = (-0.5) * (a - 3 * b)
+    qiskits = sympy.sympify(expression.sympify()).subs({sympy.Symbol("a"): 1.0, sympy.Symbol("b"): 0.0})
+    assert float(qiskits) == 0.5, (
+        "Qiskit's sympify() now reads a subexpression on the right correctly: bridge.expressions.to_sympy may be "
+        "replaced by it (keep tests/unit/test_expressions.py)"
+    )
+    assert float(expression.bind({a: 1.0, b: 0.0})) == -0.5
+
+
+def test_aer_fails_runtime_binding_of_a_parameterized_global_phase():
+    """Why bridge.qiskit.primitives.phase_for_aer exists: Aer 0.17 with runtime parameter binding fails a circuit
+    whose global phase holds a parameter once more than one binding is run."""
+    t0, t1 = Parameter("t0"), Parameter("t1")
+    circuit = QuantumCircuit(1)
+    circuit.rz(t0, 0)
+    circuit.sx(0)
+    circuit.global_phase = t1
+    circuit.measure_all()
+    backend = AerSimulator(method="statevector", runtime_parameter_bind_enable=True)
+    result = backend.run([circuit], parameter_binds=[{t0: [0.1, 0.2], t1: [0.3, 0.4]}], shots=16).result()
+    assert not result.success, (
+        "Aer now binds a parameterized global phase at run time: bridge.qiskit.primitives.phase_for_aer may go "
+        "(keep the GlobalPhase tests of tests/integration/test_user_qnode.py)"
+    )
+
+
+def test_torch_interface_backward_squeezes_each_vjp_then_converts_its_entries():
+    """Why bridge.qiskit.readers.MixedVJP exists: PennyLane's torch backward asks ``np.squeeze(vjp).shape != (0,)``
+    (NumPy 2 refuses a ragged tuple) and converts a tuple's entries one by one with ``_res_to_torch``."""
+    import inspect
+
+    import torch
+    from pennylane.workflow.interfaces import torch as torch_interface
+
+    source = inspect.getsource(torch_interface)
+    assert "np.squeeze(vjp_slice).shape != (0,)" in source and "_res_to_torch(vjp_slice, ctx)" in source, (
+        "PennyLane's torch backward changed how it reads a tape's VJP: revisit bridge.qiskit.readers.MixedVJP"
+    )
+    from bridge.qiskit.readers import MixedVJP
+
+    mixed = MixedVJP((np.array([0.1, 0.2, 0.3]), np.float64(0.5)))
+    with pytest.raises(ValueError):
+        np.squeeze(tuple(mixed))  # the ragged tuple NumPy 2 refuses
+    assert np.squeeze(mixed).shape != (0,)
+
+    class Ctx:
+        torch_device = None
+
+    converted = torch_interface._res_to_torch(mixed, Ctx())
+    assert [tuple(t.shape) for t in converted] == [(3,), ()] and all(isinstance(t, torch.Tensor) for t in converted)

@@ -1,0 +1,137 @@
+"""The command line's argument parser: every sub-command's options, their types and help (:mod:`bridge.validate`
+checks the values)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from bridge import validate
+from bridge.profiles import DEFAULT_PROFILE, ENV_VAR
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported in one line (and the --help hint) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    from bridge.examples import EXAMPLES
+
+    parser = _Parser(prog="qml-bridge", description="Train hybrid quantum-classical PyTorch models on any backend")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    devices = commands.add_parser("devices", help="list the device profiles")
+    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    train = commands.add_parser("train", help="train an example")
+    train.add_argument("example", choices=sorted(EXAMPLES), help="which example")
+    train.add_argument(
+        "--device",
+        type=validate.profile_name,
+        default=None,
+        help=f"profile name or TOML path (default: ${ENV_VAR} or {DEFAULT_PROFILE!r})",
+    )
+    train.add_argument("--epochs", type=validate.positive, default=None, help="epochs (default: the example's)")
+    train.add_argument(
+        "--shots",
+        type=validate.shots,
+        default=argparse.SUPPRESS,
+        help="override the profile's shots: a positive integer or 'exact'",
+    )
+    train.add_argument(
+        "--seed",
+        type=validate.seed,
+        default=None,
+        help="seed of weights, dropout and data order (default 0), and of the simulator (default: the profile's)",
+    )
+    train.add_argument(
+        "--batch-size", type=validate.positive, default=None, help="images per step (default: the example's)"
+    )
+    train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/EXAMPLE)")
+    train.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="dataset root in torchvision's layout, tested on its full test split (default: the embedded subset)",
+    )
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument(
+        "--overwrite", action="store_true", help="start over in an OUT that holds an earlier run's checkpoint"
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=validate.positive,
+        default=0,
+        metavar="STEPS",
+        help="also checkpoint every STEPS optimizer steps (default: after each epoch and on Ctrl-C)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument(
+        "--classical",
+        action="store_true",
+        help="replace the quantum layer by a classical layer of the same shapes (the ablation)",
+    )
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the jobs, circuits and shots the run would need, run no circuit, and exit",
+    )
+    train.add_argument(
+        "--nproc",
+        type=validate.positive,
+        default=None,
+        metavar="N",
+        help="with --dry-run: preview a torchrun run on N processes (per-rank and total counts)",
+    )
+    verify = commands.add_parser("verify", help="check values and gradients across frameworks")
+    verify.add_argument(
+        "--device",
+        action="append",
+        type=validate.profile_name,
+        default=None,
+        help="profile to verify (repeatable; default: default, lightning, aer, aer-shots)",
+    )
+    verify.add_argument(
+        "--random", type=validate.nonnegative, default=50, help="seeded random circuits besides the library"
+    )
+    verify.add_argument(
+        "--seed", type=validate.seed, default=0, help="seed of circuits, inputs, weights and cotangents"
+    )
+    verify.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    verify.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE.py:NAME",
+        help="verify your own model instead of the library: a QuantumLayer, a qml.qnn.TorchLayer, a QNode (with "
+        "--weight-shape) or a zero-argument function returning one (profiles default: default, aer, aer-shots)",
+    )
+    verify.add_argument(
+        "--against",
+        action="append",
+        choices=["qiskit-ml"],
+        default=[],
+        help="with --model: also compare qiskit-machine-learning's EstimatorQNN + TorchConnector (extra 'verify')",
+    )
+    verify.add_argument(
+        "--tolerance", type=float, default=None, help="with --model: a tighter exact tolerance than 1e-8"
+    )
+    verify.add_argument(
+        "--n-inputs",
+        type=validate.positive,
+        default=None,
+        help="with --model: the inputs' size, if it cannot be inferred",
+    )
+    verify.add_argument(
+        "--weight-shape",
+        action="append",
+        default=[],
+        metavar="NAME=D1,D2",
+        help="with --model naming a QNode: a trainable argument's shape (repeatable), e.g. weights=2,3",
+    )
+    verify.add_argument("--batch", type=validate.positive, default=3, help="with --model: inputs per evaluation")
+    return parser

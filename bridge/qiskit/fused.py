@@ -1,0 +1,118 @@
+"""One primitive job per training step: the forward pass also runs every parameter-shifted row.
+
+PennyLane asks a device for results (the forward pass) and, later, for vector-Jacobian products with the
+cotangents of the backward pass; on hardware each request would be a job waiting in a queue. In fused mode the
+device sends a trainable tape's shifted rows with its forward rows, in the forward job, and keeps their outputs
+here, keyed by the tape's content (structure, angles, trainable parameters). ``compute_vjp`` then contracts
+them with the cotangents without a job. What is not found (a forward pass computed elsewhere, or one evicted)
+is run as before: one job for all missing tapes.
+
+A tape with nothing trainable (an evaluation, or ``torch.no_grad()`` through :class:`bridge.QuantumLayer`)
+sends its forward rows only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pennylane as qml
+
+from bridge.qiskit.batching import NOTHING_SENT
+from bridge.qiskit.shift import ShiftPlan, shift_plan, shiftable
+from bridge.qiskit.structure import TapeValues, structure_key, tape_values
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A tape with the rows it sends: its own angle rows, then (when it is differentiated) its shifted rows.
+
+    Attributes:
+        tape: the tape, wires ``0..n-1``.
+        kind: how it runs (see :func:`bridge.qiskit.batching.tape_kind`).
+        values: its angle rows ``(n, n_params)`` and broadcast size.
+        plan: its parameter-shift plan, or ``None`` when its shifted rows are not sent.
+    """
+
+    tape: qml.tape.QuantumScript
+    kind: str
+    values: TapeValues
+    plan: ShiftPlan | None
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Rows to run: ``(n + shifted, n_params)``."""
+        if self.plan is None or not len(self.plan.rows):
+            return self.values.values
+        return self.plan.with_base
+
+    @property
+    def key(self) -> Hashable:
+        """Equal for tapes of equal content (what links a backward request to its forward pass)."""
+        return (structure_key(self.tape, self.kind), self.values.values.tobytes(), tuple(self.tape.trainable_params))
+
+
+def prepare(tape: qml.tape.QuantumScript, kind: str, *, shifted: bool, required: bool = False) -> Prepared:
+    """The tape's rows; its shifted rows too when ``shifted`` and it has trainable parameters, all of them gate
+    angles (a forward pass never fails for what it cannot differentiate); ``required`` (a backward pass): plan
+    them whatever they are, so that :func:`~bridge.qiskit.shift.shift_plan` names what cannot be differentiated."""
+    values = tape_values(tape)
+    planned = shifted and tape.trainable_params and (required or shiftable(tape))
+    plan = shift_plan(tape, values.values) if planned else None
+    return Prepared(tape, kind, values, plan)
+
+
+class ShiftedOutputs:
+    """Outputs of the shifted rows sent with forward passes, waiting for their backward pass.
+
+    Args:
+        calls: forward calls whose outputs are kept (older ones are dropped; their backward runs a job).
+    """
+
+    def __init__(self, calls: int = 4) -> None:
+        self.calls = calls
+        self._kept: OrderedDict[int, dict[Hashable, tuple[Prepared, object]]] = OrderedDict()
+        self._counter = 0
+
+    def keep(self, entries: list[tuple[Prepared, object]]) -> None:
+        """Keep ``(prepared, evaluated)`` of one forward call's differentiated tapes."""
+        entries = [(p, e) for p, e in entries if p.plan is not None]
+        if not entries:
+            return
+        self._counter += 1
+        self._kept[self._counter] = {p.key: (p, e) for p, e in entries}
+        while len(self._kept) > self.calls:
+            self._kept.popitem(last=False)
+
+    def take(self, prepared: Prepared) -> tuple[Prepared, object] | None:
+        """The kept forward pass of a tape of equal content (removed once taken), or ``None``."""
+        key = prepared.key
+        for call in reversed(self._kept):
+            found = self._kept[call].pop(key, None)
+            if found is not None:
+                if not self._kept[call]:
+                    del self._kept[call]
+                return found
+        return None
+
+    def resolve(
+        self,
+        tapes_and_kinds: Sequence[tuple[qml.tape.QuantumScript, str]],
+        evaluate: Callable[[Sequence[Prepared]], list[Any]],
+    ) -> list[tuple[Prepared, Any]]:
+        """Per tape of a backward pass, its prepared rows and their outputs: kept from its forward pass, else run
+        now by ``evaluate`` (all missing tapes in one call; a tape with no shifted row, its only trainable angle a
+        global phase, sends nothing)."""
+        pairs: list[Any] = []
+        for tape, kind in tapes_and_kinds:
+            found = self.take(prepare(tape, kind, shifted=False))
+            pairs.append(found if found is not None else prepare(tape, kind, shifted=True, required=True))
+        missing = [p for p in pairs if isinstance(p, Prepared) and p.plan is not None and len(p.plan.rows)]
+        fresh = dict(zip(map(id, missing), evaluate(missing), strict=True))
+        return [(p, fresh.get(id(p), NOTHING_SENT)) if isinstance(p, Prepared) else p for p in pairs]
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._kept.values())

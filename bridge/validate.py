@@ -1,0 +1,125 @@
+"""The command line's validation boundary: every option and environment variable checked before work starts.
+
+The CLI's argument types (:func:`shots`, :func:`positive`, :func:`nonnegative`, :func:`seed`, :func:`profile_name`)
+turn a bad value into argparse's one-line error (exit 2); :func:`writable_file` and :func:`check_environment`
+raise :class:`~bridge.exceptions.BridgeError` (exit 2) before any data is loaded or circuit is run. Profile keys
+are validated where profiles are parsed (:mod:`bridge.profile_schema`), checkpoints where they are loaded
+(:mod:`bridge.checkpoints`), output folders in :mod:`bridge.run_folder`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from bridge.exceptions import BridgeError
+from bridge.profile_schema import SHOTS_MAX
+
+SEED_MAX = 2**32 - 1  # NumPy's and Aer's seeds are unsigned 32-bit integers
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
+
+
+def positive(text: str, what: str = "expected a positive integer") -> int:
+    value = _integer(text, what)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{what}, got {value}")
+    return value
+
+
+def nonnegative(text: str) -> int:
+    value = _integer(text, "expected an integer ≥ 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    value = _integer(text, f"a seed is an integer from 0 to {SEED_MAX}")
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to {SEED_MAX} (2**32 - 1), got {value}")
+    return value
+
+
+def shots(text: str) -> int | None:
+    if text.strip().lower() in ("exact", "none"):
+        return None
+    value = positive(text, "shots must be a positive integer or 'exact'")
+    if value > SHOTS_MAX:
+        raise argparse.ArgumentTypeError(f"shots must be at most {SHOTS_MAX:,} per circuit, got {value:,}")
+    return value
+
+
+def profile_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the profile is empty; give a name ('qml-bridge devices' lists them) or a path"
+        )
+    return text
+
+
+def writable_file(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output file that cannot be written (a folder, under a file, not writable).
+
+    Writability is tried (a temporary file in the nearest existing folder), not looked up: permission bits say
+    nothing to root, or on a read-only or virtual file system.
+    """
+    if path is None:
+        return
+    if path.is_dir():
+        raise BridgeError(f"{option} {path} is a folder; give a file name such as {path / 'results.json'}")
+    existing = next(p for p in [path.parent, *path.parent.parents] if p.exists())
+    if not existing.is_dir():
+        raise BridgeError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".qml-bridge-probe."):
+            pass
+    except OSError as e:
+        raise BridgeError(
+            f"{option} {path} cannot be written ({e.strerror or e}); choose a path in a folder you can write to"
+        ) from None
+
+
+def check_environment() -> None:
+    """The environment variables the bridge reads, checked before work starts.
+
+    Raises:
+        BridgeError: ``BRIDGE_DEVICE`` set but empty, ``QML_BRIDGE_CACHE`` naming a file or an unwritable folder,
+            torchrun's ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` not integers.
+    """
+    if "BRIDGE_DEVICE" in os.environ and not os.environ["BRIDGE_DEVICE"].strip():
+        raise BridgeError("BRIDGE_DEVICE is set but empty; unset it or give a profile name")
+    cache = os.environ.get("QML_BRIDGE_CACHE")
+    if cache is not None:
+        check_cache_folder(Path(cache))
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        value = os.environ.get(name)
+        if value is not None and value.strip() and not value.strip().isdigit():
+            raise BridgeError(f"environment variable {name}={value!r} is not a non-negative integer; torchrun sets it")
+
+
+def check_cache_folder(cache: Path) -> None:
+    """``QML_BRIDGE_CACHE`` must be a folder this process can create and write.
+
+    Raises:
+        BridgeError: naming the problem and the fix.
+    """
+    if not str(cache).strip():
+        raise BridgeError("QML_BRIDGE_CACHE is set but empty; unset it or give a folder")
+    if cache.exists() and not cache.is_dir():
+        raise BridgeError(f"QML_BRIDGE_CACHE={cache} is a file, not a folder; point it at a folder or unset it")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache, prefix=".qml-bridge-probe."):
+            pass
+    except OSError as e:
+        raise BridgeError(
+            f"QML_BRIDGE_CACHE={cache} is not a writable folder ({e.strerror or e}); point it at one or unset it"
+        ) from None

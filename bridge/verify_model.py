@@ -1,0 +1,404 @@
+"""Verify a user's own model: a ``QuantumLayer``, a ``qml.qnn.TorchLayer``, a QNode with its weight shapes, or a
+zero-argument function returning one of these.
+
+On seeded inputs ``x (batch, n_inputs)``, weights ``w`` and a cotangent ``v``, every engine gives the outputs, the
+input gradient and the weight gradient of ``Σ v·y``; each is compared with the exact truth (``default.qubit``,
+backprop, float64):
+
+* the model's quantum function on each requested profile (the bridge's path), and the model as given (its own
+  device, diff method and shots);
+* the **reference**: an independent Qiskit circuit run by ``bridge.reference`` with its hand-written shift rule.
+  For a layer built with ``QuantumLayer.from_qiskit`` it is the *original* circuit (so a wrong conversion is a
+  failure); otherwise :func:`bridge.translate.translate`'s circuit, with one parameter per angle occurrence and the
+  chain rule from :func:`bridge.shot_noise.angle_jacobian`. A gate or measurement the translation does not cover is
+  reported as such, never skipped;
+* central finite differences of the truth; and, with ``against=("qiskit-ml",)``, qiskit-machine-learning's
+  ``EstimatorQNN`` + ``TorchConnector`` on the same circuit (where its observables are Pauli sums).
+
+Tolerances: 1e-8 on exact engines (``tolerance`` may only tighten it), 1e-6 relative on qiskit-ml (its
+``TorchConnector`` returns float32); with shots, 5σ per element, σ from
+:mod:`bridge.shot_noise` (each observable's spread, each gate occurrence's shift rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pennylane as qml
+import torch
+
+from bridge.exceptions import InputError
+from bridge.profiles import Profile, load_profile
+from bridge.qnodes import ListOutputs, make_qnode
+from bridge.shot_noise import TWO_TERM_GATES, angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
+from bridge.translate import Untranslatable, stop, translate
+from bridge.verify import EXACT_TOLERANCE, FD_TOLERANCE, Engine, Outputs, Row, compare, finite_difference_engine
+
+DEFAULT_PROFILES = ("default", "aer", "aer-shots")
+FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1): qiskit-ml's float32 outputs
+
+
+@dataclass(frozen=True)
+class Model:
+    """What verification needs of a model.
+
+    Attributes:
+        name: for the report.
+        qfunc: ``qfunc(inputs, **weights)`` returning a list of measurements.
+        weight_shapes: the trainable arguments' shapes, in the order their flattened values are laid out.
+        n_wires: qubits.
+        n_inputs: the inputs' size.
+        given: the model's own QNode (its device, diff method and shots), if it brought one.
+        qiskit: for a ``from_qiskit`` layer, its :class:`~bridge.from_qiskit.QiskitFunction` (the original circuit).
+    """
+
+    name: str
+    qfunc: Callable[..., Any]
+    weight_shapes: dict[str, tuple[int, ...]]
+    n_wires: int
+    n_inputs: int
+    given: qml.QNode | None = None
+    qiskit: Any = None
+
+    @property
+    def n_weights(self) -> int:
+        return sum(int(np.prod(s)) for s in self.weight_shapes.values())
+
+    def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        out, start = {}, 0
+        for name, shape in self.weight_shapes.items():
+            size = int(np.prod(shape))
+            out[name] = w[start : start + size].reshape(shape)
+            start += size
+        return out
+
+
+def as_model(obj: Any, *, weight_shapes: dict[str, Any] | None = None, n_inputs: int | None = None) -> Model:
+    """A ``QuantumLayer``, ``TorchLayer``, QNode (with ``weight_shapes``) or zero-argument function returning one.
+
+    Raises:
+        InputError: anything else, or a QNode without its weight shapes.
+    """
+    from bridge.from_qiskit import QiskitFunction
+    from bridge.layers import QuantumLayer
+
+    if callable(obj) and not isinstance(obj, torch.nn.Module | qml.QNode) and _no_required_arguments(obj):
+        obj = obj()
+    if isinstance(obj, QuantumLayer):
+        recipe = obj._recipe
+        qiskit = recipe.qfunc if isinstance(recipe.qfunc, QiskitFunction) else None
+        n_wires = recipe.n_wires or len(obj.qlayer.qnode.device.wires)
+        return _complete(
+            Model(
+                obj.name,
+                recipe.qfunc,
+                dict(recipe.weight_shapes),
+                n_wires,
+                obj.n_inputs or 0,
+                recipe.user_qnode,
+                qiskit,
+            ),
+            obj.n_inputs if n_inputs is None else n_inputs,
+        )
+    if isinstance(obj, qml.qnn.TorchLayer):
+        shapes = {name: tuple(p.shape) for name, p in obj.qnode_weights.items()}
+        return _complete(_from_qnode(obj.qnode, shapes), n_inputs)
+    if isinstance(obj, qml.QNode):
+        if weight_shapes is None:
+            raise InputError("verifying a QNode needs weight_shapes={name: shape} for its trainable arguments")
+        shapes = {k: tuple(v) if isinstance(v, tuple | list) else (int(v),) for k, v in weight_shapes.items()}
+        return _complete(_from_qnode(obj, shapes), n_inputs)
+    raise InputError(
+        f"cannot verify a {type(obj).__name__}: give a QuantumLayer, a qml.qnn.TorchLayer, a QNode with "
+        "weight_shapes, or a zero-argument function returning one of these"
+    )
+
+
+def _no_required_arguments(func: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
+
+
+def _from_qnode(qnode: qml.QNode, shapes: dict[str, tuple[int, ...]]) -> Model:
+    func = getattr(qnode.func, "function", qnode.func)  # a QuantumLayer's ListOutputs, or the user's function
+    n_wires = len(qnode.device.wires) if qnode.device.wires is not None else 0
+    return Model(getattr(func, "__name__", "qnode"), func, shapes, n_wires, 0, given=qnode)
+
+
+def _complete(model: Model, n_inputs: int | None) -> Model:
+    """Fill in ``n_inputs`` (given, else the smallest size from 1 to 2·wires the quantum function accepts) and the
+    wires (from the circuit when the device did not say)."""
+    candidates = [n_inputs] if n_inputs is not None else list(range(1, 2 * max(model.n_wires, 1) + 1))
+    for n in candidates:
+        try:
+            tape = _tape(model, torch.zeros(n, dtype=torch.float64), torch.zeros(model.n_weights, dtype=torch.float64))
+        except (ValueError, IndexError, TypeError) as e:
+            if n_inputs is not None:
+                raise InputError(f"{model.name} cannot be built with {n} input(s): {type(e).__name__}: {e}") from e
+            continue
+        return dataclasses.replace(model, n_inputs=n, n_wires=model.n_wires or len(tape.wires))
+    raise InputError(f"{model.name}: no input size from 1 to {candidates[-1]} builds the circuit; give n_inputs")
+
+
+def _tape(model: Model, x: torch.Tensor, w: torch.Tensor) -> qml.tape.QuantumScript:
+    return qml.tape.make_qscript(ListOutputs(model.qfunc))(x, **model.unflatten(w))
+
+
+# ------------------------------------------------------------------ engines
+def _pennylane(model: Model, qnode: qml.QNode) -> Engine:
+    def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        parts = qnode(xt, **model.unflatten(wt))
+        y = torch.cat([torch.as_tensor(p).reshape(len(x), -1) for p in parts], dim=-1).real.to(torch.float64)
+        gx, gw = torch.autograd.grad((y * torch.tensor(v)).sum(), (xt, wt), allow_unused=True)
+        return (
+            y.detach().numpy(),
+            np.zeros_like(x) if gx is None else gx.numpy(),
+            np.zeros_like(w) if gw is None else gw.numpy(),
+        )
+
+    return run
+
+
+def truth_engine(model: Model) -> Engine:
+    dev = qml.device("default.qubit", wires=model.n_wires)
+    return _pennylane(model, qml.QNode(ListOutputs(model.qfunc), dev, interface="torch", diff_method="backprop"))
+
+
+def reference_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
+    """``bridge.reference`` on the original Qiskit circuit (``from_qiskit`` layers) or on the independent translation.
+
+    Raises:
+        Untranslatable: the translation does not cover a gate or measurement of the model.
+    """
+    from qiskit.circuit import ParameterVector
+
+    from bridge.reference import ReferenceQNN
+
+    if model.qiskit is not None:
+        q = model.qiskit
+        qnn = ReferenceQNN(q.circuit, q.inputs, q.weights, q.observables)
+        return lambda xx, ww, v: (qnn.forward(xx, ww), *qnn.backward(xx, ww, v))
+    translation = translate(_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
+    qnn = ReferenceQNN(translation.circuit, translation.phis, ParameterVector("none", 0), list(translation.observables))
+    none = np.zeros(0)
+    return _through_angles(
+        model, translation.squares, lambda phis: qnn.forward(phis, none), lambda p, c: qnn.backward(p, none, c)[0]
+    )
+
+
+def _through_angles(
+    model: Model,
+    squares: Sequence[int | None],
+    forward: Callable[[np.ndarray], np.ndarray],
+    backward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> Engine:
+    """An engine over a translation whose inputs are the angle occurrences ``φ (batch, occurrences)``:
+    ``forward(φ) → (batch, outputs + squares)`` and ``backward(φ, cotangent) → dφ``; variances are assembled from
+    ``<O>`` and ``<O²>``, and the chain rule ``dφ/dx``, ``dφ/dw`` (:func:`bridge.shot_noise.angle_jacobian`) brings
+    the gradients to the model's inputs and weights."""
+    n_out = len(squares)
+
+    def run(xx: np.ndarray, ww: np.ndarray, v: np.ndarray) -> Outputs:
+        weights = model.unflatten(torch.tensor(ww))
+        jacobians = [angle_jacobian(model.qfunc, torch.tensor(row), weights, stop) for row in xx]
+        phis = np.stack([_angles(model, row, ww) for row in xx])
+        raw = forward(phis)  # (batch, outputs + squares)
+        values = raw[:, :n_out].copy()
+        cotangent = np.zeros_like(raw)
+        cotangent[:, :n_out] = v
+        for col, sq in enumerate(squares):
+            if sq is not None:  # var = <O²> − <O>²; d var = d<O²> − 2 <O> d<O>
+                values[:, col] = raw[:, sq] - raw[:, col] ** 2
+                cotangent[:, sq] += v[:, col]
+                cotangent[:, col] = -2 * raw[:, col] * v[:, col]
+        g_phi = backward(phis, cotangent)  # (batch, occurrences)
+        gx = np.stack([g @ jx for g, (jx, _) in zip(g_phi, jacobians, strict=True)])
+        gw = sum(g @ jw for g, (_, jw) in zip(g_phi, jacobians, strict=True))
+        return values, gx, np.asarray(gw)
+
+    return run
+
+
+def _angles(model: Model, row: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Values of the translation's angle occurrences φ_k for one input row."""
+    tape = _tape(model, torch.tensor(row), torch.tensor(w))
+    (expanded,), _ = qml.transforms.decompose(tape, stopping_condition=stop)
+    return np.array(
+        [float(qml.math.toarray(d)) for op in expanded.operations if op.name in TWO_TERM_GATES for d in op.data]
+    )
+
+
+def qiskit_ml_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
+    """qiskit-machine-learning's ``EstimatorQNN`` + ``TorchConnector`` (Qiskit's exact ``StatevectorEstimator``, its
+    own parameter-shift gradient) on the model's Qiskit circuit: a ``from_qiskit`` layer's original one, otherwise
+    the independent translation (inputs: the angle occurrences, with the chain rule of :func:`reference_engine`).
+
+    Raises:
+        InputError: qiskit-machine-learning is not installed (the ``verify`` extra).
+        Untranslatable: the translation does not cover a gate or measurement of the model.
+    """
+    try:
+        from qiskit_machine_learning.connectors import TorchConnector
+        from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+        from qiskit_machine_learning.neural_networks import EstimatorQNN
+    except ImportError as e:
+        raise InputError(
+            f"--against qiskit-ml needs qiskit-machine-learning ({e}); install it with pip install 'qml-bridge[verify]'"
+        ) from e
+    # Qiskit's own exact estimator, not Aer's: Aer 0.17 ignores the bound angle of a parametric crx/cry/crz/cp
+    # (pinned in tests/unit/test_pins.py), and an outside check should not share the device's simulator anyway
+    from qiskit.primitives import StatevectorEstimator
+
+    def connector(circuit: Any, inputs: Sequence[Any], params: Sequence[Any], observables: Sequence[Any]) -> Any:
+        estimator = StatevectorEstimator()
+        qnn = EstimatorQNN(
+            circuit=circuit,
+            observables=list(observables),
+            input_params=list(inputs),
+            weight_params=list(params),
+            estimator=estimator,
+            gradient=ParamShiftEstimatorGradient(estimator),
+            default_precision=0.0,  # exact (its default, 1/64, samples the forward pass)
+            input_gradients=True,
+        )
+        return lambda weights: TorchConnector(qnn, initial_weights=weights).double()
+
+    def autograd(layer: Any, inputs: np.ndarray, v: np.ndarray) -> Outputs:
+        xt = torch.tensor(inputs, dtype=torch.float64, requires_grad=True)
+        y = layer(xt)
+        trainable = [xt, layer.weight] if layer.weight.numel() else [xt]
+        grads = torch.autograd.grad((y * torch.tensor(v)).sum(), trainable)
+        gw = grads[1] if len(grads) == 2 else torch.zeros(0)
+        return y.detach().numpy(), grads[0].numpy(), gw.numpy()
+
+    if model.qiskit is not None:
+        q = model.qiskit
+        make = connector(q.circuit, q.inputs, q.weights, q.observables)
+        return lambda xx, ww, v: autograd(make(ww), xx, v)
+    translation = translate(_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
+    layer = connector(translation.circuit, translation.phis, (), translation.observables)(np.zeros(0))
+    return _through_angles(
+        model,
+        translation.squares,
+        lambda phis: layer(torch.tensor(phis, dtype=torch.float64)).detach().numpy(),
+        lambda phis, c: autograd(layer, phis, c)[1],
+    )
+
+
+# ------------------------------------------------------------------ the comparison
+def verify_model(
+    obj: Any,
+    profiles: Sequence[str | Profile] = DEFAULT_PROFILES,
+    *,
+    batch: int = 3,
+    seed: int = 0,
+    against: Sequence[str] = (),
+    tolerance: float | None = None,
+    weight_shapes: dict[str, Any] | None = None,
+    n_inputs: int | None = None,
+    candidates: dict[str, Engine] | None = None,
+) -> list[Row]:
+    """Compare every engine with the truth on a user's model; see the module docstring.
+
+    Args:
+        obj: the model (see :func:`as_model`).
+        profiles: profiles the model's quantum function is run on through the bridge.
+        batch: inputs per evaluation.
+        seed: seed of inputs (uniform in [0, π)), weights (uniform in [0, 2π)) and cotangent (normal).
+        against: outside implementations to add (``"qiskit-ml"``).
+        tolerance: a tighter exact tolerance than 1e-8 (a looser one is refused).
+        weight_shapes, n_inputs: for a QNode, its weight shapes; the input size if it cannot be inferred.
+        candidates: extra engines to check, by name (tests inject faults this way).
+
+    Raises:
+        InputError: a tolerance looser than the default, or a model that cannot be verified.
+    """
+    if tolerance is not None and not 0 < tolerance <= EXACT_TOLERANCE:
+        raise InputError(
+            f"--tolerance can only tighten the exact tolerance: give a value in (0, {EXACT_TOLERANCE:g}]"
+            f", got {tolerance}"
+        )
+    exact_tol = tolerance or EXACT_TOLERANCE
+    model = as_model(obj, weight_shapes=weight_shapes, n_inputs=n_inputs)
+    rng = np.random.default_rng(seed)
+    batch = batch if model.n_inputs else 1  # without inputs, the model has one output row
+    x = rng.uniform(0, np.pi, (batch, model.n_inputs))
+    w = rng.uniform(0, 2 * np.pi, model.n_weights)
+    truth = truth_engine(model)
+    want = truth(x, w, rng.normal(size=(batch, 1)))  # the outputs' size
+    v = rng.normal(size=want[0].shape)
+    want = truth(x, w, v)
+    rows = [compare(model.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want, tolerance=FD_TOLERANCE)]
+    outside: dict[str, Callable[[], Engine]] = {"reference (Aer)": lambda: reference_engine(model, x, w)}
+    if "qiskit-ml" in against:
+        outside["qiskit-ml"] = lambda: qiskit_ml_engine(model, x, w)
+    # qiskit-ml's TorchConnector returns float32 tensors: its column gets float32's resolution, relative to the scale
+    scale = max(1.0, *(float(np.abs(q).max(initial=0.0)) for q in want))
+    tolerances = {"qiskit-ml": FLOAT32_TOLERANCE * scale}
+    for name, make in outside.items():
+        try:
+            rows.append(compare(model.name, name, make()(x, w, v), want, tolerance=tolerances.get(name, exact_tol)))
+        except Untranslatable as e:
+            rows.append(Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e)))
+    engines: list[tuple[str, qml.QNode, int | None]] = [
+        (p.name, make_qnode(ListOutputs(model.qfunc), p, model.n_wires), p.shots) for p in map(load_profile, profiles)
+    ]
+    if model.given is not None:
+        given = model.given.update(func=ListOutputs(model.qfunc), interface="torch")
+        engines.append((f"as given ({given.device.name})", given, given.shots.total_shots))
+    for name, qnode, shots in engines:
+        got = _pennylane(model, qnode)(x, w, v)
+        if shots is None:
+            rows.append(compare(model.name, name, got, want, tolerance=exact_tol))
+        else:
+            rows.append(compare(model.name, name, got, want, sigmas=_sigmas(model, x, w, v, shots), shots=shots))
+    for name, engine in (candidates or {}).items():
+        rows.append(compare(model.name, name, engine(x, w, v), want, tolerance=exact_tol))
+    return rows
+
+
+def _sigmas(model: Model, x: np.ndarray, w: np.ndarray, v: np.ndarray, shots: int) -> Outputs:
+    weights = model.unflatten(torch.tensor(w))
+    tapes = [_tape(model, torch.tensor(row), torch.tensor(w)) for row in x]
+    spreads = np.stack([output_spreads(t, exact_means(t)) for t in tapes])
+    jacobians = [angle_jacobian(ListOutputs(model.qfunc), torch.tensor(row), weights) for row in x]
+    sx, sw = vjp_sigmas(spreads, v, jacobians, shots)
+    return value_sigmas(spreads, shots), sx, sw
+
+
+def load_model(spec: str) -> Any:
+    """``FILE.py:NAME`` → the object ``NAME`` of that file (run as a module; not under ``__main__``).
+
+    Raises:
+        InputError: no such file or name.
+    """
+    path_text, _, name = spec.rpartition(":")
+    path = Path(path_text)
+    if not path_text or not name or not path.is_file():
+        raise InputError(f"--model takes FILE.py:NAME with an existing file, got {spec!r}")
+    module_spec = importlib.util.spec_from_file_location(f"verified_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+    folder = str(path.resolve().parent)  # as for a script: its folder's modules import (mnist37.py → mnist01)
+    sys.path.insert(0, folder)
+    try:
+        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        sys.path.remove(folder)
+    if not hasattr(module, name):
+        public = sorted(n for n in vars(module) if not n.startswith("_"))
+        raise InputError(f"{path} has no {name!r}; it defines {', '.join(public)}")
+    return getattr(module, name)

@@ -1,0 +1,162 @@
+"""Training under torchrun (DistributedDataParallel, gloo): real subprocesses, real ranks, a real killed rank."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from bridge.cli import main
+from bridge.distributed import rank_seed
+
+ROOT = Path(__file__).resolve().parents[2]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+TRAIN = ["-m", "bridge", "train", "mnist01", "--epochs", "1", "--checkpoint-every", "10", "--no-progress"]
+
+
+def _run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoint.pt", weights_only=True)["modules"]["model"]
+
+
+def test_two_ranks_train_the_weights_of_one_process_with_twice_the_batch(tmp_path):
+    """mnist10's network (no dropout), 80 images, one epoch, exact aer: 2 ranks × batch 4 against 1 × batch 8."""
+    script = str(ROOT / "tests/support/fit_small.py")
+    one = _run([sys.executable, script, str(tmp_path / "one"), "8"])
+    two = _run([*TORCHRUN, script, str(tmp_path / "two"), "4"])
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert a.keys() == b.keys()
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst <= 1e-6, f"largest weight difference {worst:.2e}"
+    m1, m2 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    assert m1["world_size"] == 1 and m2["world_size"] == 2
+    assert m2["train_loss"] == pytest.approx(m1["train_loss"], rel=1e-6)
+    per_rank = m2["execution_per_rank"]
+    assert len(per_rank) == 2 and all(r["primitive_jobs"] >= 10 for r in per_rank)  # 10 steps each, own jobs
+    assert m2["execution"] == {k: per_rank[0][k] + per_rank[1][k] for k in per_rank[0]}
+    # rank 0 alone evaluates the 20 test images (one batch of 20 → one job): it sent one job more than rank 1
+    assert per_rank[0]["primitive_jobs"] == per_rank[1]["primitive_jobs"] + 1
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    done = _run([*TORCHRUN, *TRAIN, "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A 2-rank run whose rank 1 is SIGKILLed right after the first checkpoint (step 10 of 100)."""
+    out = tmp_path_factory.mktemp("killed")
+    run = subprocess.Popen(
+        [*TORCHRUN, *TRAIN, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    deadline = time.monotonic() + 240
+    while not (out / "checkpoint.pt").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.poll() is None, "the run ended before its first checkpoint"
+    victims = [c for c in psutil.Process(run.pid).children(recursive=True) if c.environ().get("RANK") == "1"]
+    assert len(victims) == 1
+    victims[0].send_signal(signal.SIGKILL)
+    stdout, stderr = run.communicate(timeout=240)
+    return out, subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
+
+
+def test_a_killed_rank_stops_the_run_cleanly(killed):
+    out, run = killed
+    assert run.returncode != 0
+    assert not (out / "metrics.json").exists()
+    assert "another process of this torchrun run stopped" in run.stderr
+    assert "rerun the same torchrun command with --resume" in run.stderr
+    assert "[rank0]: Traceback" not in run.stderr  # the surviving rank explains itself in one line
+
+
+def test_resuming_a_killed_run_gives_the_uninterrupted_metrics(killed, uninterrupted):
+    out, _ = killed
+    resumed = _run([*TORCHRUN, *TRAIN, "--out", str(out), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    differing = {k for k in uninterrupted if metrics.get(k) != uninterrupted[k]}
+    assert differing == {"seconds"}, {k: (metrics.get(k), uninterrupted[k]) for k in differing}
+    assert metrics["world_size"] == 2 and len(metrics["execution_per_rank"]) == 2
+
+
+def test_resuming_with_another_world_size_is_refused(killed, capsys):
+    out, _ = killed
+    assert main(["train", "mnist01", "--epochs", "1", "--no-progress", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "written by a run on 2 process(es), this one has 1" in err and "--nproc-per-node 2" in err
+
+
+@pytest.mark.parametrize("name", ["hello", "qaoa", "meta"])
+def test_single_process_examples_refuse_torchrun(name, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["train", name, "--out", str(tmp_path)]) == 2
+    assert "run it without torchrun" in capsys.readouterr().err
+
+
+def test_each_rank_seeds_its_own_simulator():
+    seeds = [rank_seed(1234, r) for r in range(8)]
+    assert seeds[0] == 1234 and len(set(seeds)) == 8
+    assert rank_seed(1234, 3) == rank_seed(1234, 3) and rank_seed(1234, 3) != rank_seed(1235, 3)
+
+
+def test_dry_run_previews_every_rank_and_the_total(capsys):
+    assert main(["train", "mnist01", "--device", "ibm", "--epochs", "2", "--dry-run", "--nproc", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0].strip(): line.split()[-3:] for line in out.splitlines()[2:8]}
+
+    def counts(label: str) -> list[int]:
+        (values,) = [v for k, v in rows.items() if k.startswith(label)]
+        return [int(x.replace(",", "")) for x in values]
+
+    step, epoch, evaluation = counts("one step"), counts("one epoch"), counts("test evaluation")
+    rank0, rank1, total = counts("rank 0"), counts("rank 1"), counts("all 2 ranks")
+    assert step == [1, 3, 3 * 1024] and epoch == [100, 300, 300 * 1024]  # 200 images, 100 per rank, batch 1
+    assert rank1 == [2 * e for e in epoch] and rank0 == [r + v for r, v in zip(rank1, evaluation, strict=True)]
+    assert total == [a + b for a, b in zip(rank0, rank1, strict=True)]
+
+
+def test_nproc_without_dry_run_names_torchrun(capsys):
+    assert main(["train", "mnist01", "--nproc", "2"]) == 2
+    assert "torchrun --nproc-per-node N" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ GPUs
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the profiles must work, not refuse")
+@pytest.mark.parametrize(
+    ("profile", "said"), [("aer-gpu", "Aer offers CPU only"), ("lightning-gpu", "no usable CUDA GPU")]
+)
+def test_gpu_profiles_refuse_a_machine_without_a_gpu(profile, said, capsys, tmp_path):
+    assert main(["train", "mnist01", "--device", profile, "--epochs", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and ("use profile 'aer'" in err or "Use profile 'lightning'" in err)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("profile", ["aer", "default", "aer-gpu", "lightning-gpu"])
+def test_a_hybrid_model_trains_on_cuda(profile):
+    from bridge.models import TextbookHybridNet
+    from bridge.profiles import load_profile
+
+    model = TextbookHybridNet(load_profile(profile)).to("cuda")
+    images, labels = torch.rand(4, 1, 28, 28, device="cuda"), torch.tensor([0, 1, 1, 0], device="cuda")
+    out = model(images)
+    assert out.device.type == "cuda"
+    torch.nn.functional.nll_loss(out, labels).backward()
+    assert all(p.grad is not None and p.grad.device.type == "cuda" for p in model.parameters())
