@@ -133,13 +133,18 @@ def _describe(profile: Profile) -> str:
     return f"profile {profile.name!r} [{profile.device}, {'exact' if profile.exact else f'{profile.shots} shots'}]"
 
 
+def train_profile(device: str | None, seed: int | None) -> Profile:
+    """The profile a training run uses: ``--device``'s, its simulator seed replaced by ``--seed`` when given (the
+    profile's own ``seed`` stays otherwise)."""
+    profile = load_profile(device)
+    return profile if seed is None else profile.with_seed(seed)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from bridge.examples import get_example
 
     example = get_example(args.example)
-    profile = load_profile(args.device)
-    if args.seed is not None:  # --seed also seeds the simulator; without it the profile's seed stays
-        profile = profile.with_seed(args.seed)
+    profile = train_profile(args.device, args.seed)
     if profile.needs_ibm_account and not args.dry_run:
         from bridge.ibm import check_credentials
 

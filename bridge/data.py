@@ -97,7 +97,11 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     elif root is None:
         target = cache_root()
     else:
-        digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
+        # the root's path and its files' sizes and times: replaced files are expanded again, never read stale
+        stamp = [str(source.resolve())] + [
+            f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(raw_src.glob("*")) if f.is_file()
+        ]
+        digest = hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:16]
         target = cache_root() / "roots" / digest
     raw_dst = target / name / "raw"
     for stem in stems:
@@ -115,18 +119,24 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
                 f"torchvision's layout <root>/{name}/raw/{stem}[.gz]"
             )
         _gunzip_atomic(gz, plain)
+
+    def shown(stem: str) -> Path:  # messages name the user's file, not the cache's copy of it
+        if root is None:
+            return raw_dst / stem
+        return raw_src / stem if (raw_src / stem).is_file() else raw_src / f"{stem}.gz"
+
     for train in (True, False):
-        images, labels = (raw_dst / stem for stem in _FILES[train])
-        count, rows, cols = _check_idx(images)
-        labelled, _, _ = _check_idx(labels)
+        images, labels = _FILES[train]
+        count, rows, cols = _check_idx(raw_dst / images, shown(images))
+        labelled, _, _ = _check_idx(raw_dst / labels, shown(labels))
         if count != labelled:
             raise DataError(
-                f"{images} holds {count} images but {labels.name} holds {labelled} labels; the two files of a split "
-                "must match: replace them with the original pair"
+                f"{shown(images)} holds {count} images but {shown(labels).name} holds {labelled} labels; the two "
+                "files of a split must match: replace them with the original pair"
             )
         if (rows, cols) != IMAGE_SIZE:
             raise DataError(
-                f"{images} holds images of {rows}×{cols} pixels; {name}'s are {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]}: "
+                f"{shown(images)} holds images of {rows}×{cols} pixels; {name}'s are {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]}: "
                 "replace it with the original file"
             )
     return target
@@ -144,9 +154,10 @@ def _gunzip_atomic(gz: Path, plain: Path) -> None:
         raise DataError(f"cannot decompress {gz}: {e}; replace it with a valid gzip IDX file") from e
 
 
-def _check_idx(path: Path) -> tuple[int, int, int]:
+def _check_idx(path: Path, shown: Path | None = None) -> tuple[int, int, int]:
     """Check the IDX header (magic number, dimensions) against the file size; returns ``(count, rows, cols)``
-    (rows and cols 1 for a labels file)."""
+    (rows and cols 1 for a labels file). Messages name ``shown`` (the file the user gave) where it differs."""
+    name = shown or path
     kind = "images" if "images" in path.name else "labels"
     size = path.stat().st_size
     with path.open("rb") as f:
@@ -155,7 +166,7 @@ def _check_idx(path: Path) -> tuple[int, int, int]:
     magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
     if magic != expected or len(header) < (16 if kind == "images" else 8):
         raise DataError(
-            f"{path} is not an IDX {kind} file (magic number {magic}, expected {expected}); "
+            f"{name} is not an IDX {kind} file (magic number {magic}, expected {expected}); "
             "replace it with the original file"
         )
     count = int.from_bytes(header[4:8], "big")
@@ -165,7 +176,7 @@ def _check_idx(path: Path) -> tuple[int, int, int]:
     per_item = rows * cols
     if size != len(header) + count * per_item:
         raise DataError(
-            f"{path} is truncated or corrupt: header says {count} {kind} "
+            f"{name} is truncated or corrupt: header says {count} {kind} "
             f"({len(header) + count * per_item} bytes), file has {size} bytes"
         )
     return count, rows, cols

@@ -13,11 +13,11 @@ import contextlib
 import fcntl
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from bridge.exceptions import BridgeError
+from bridge.validate import write_refused
 
 LOCK_NAME = ".qml-bridge.lock"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -42,11 +42,9 @@ def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = Fa
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BridgeError(f"--out {out} cannot be created ({e.strerror or e}); choose another --out") from None
-    try:
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".qml-bridge-probe."):
-            pass
-    except OSError as e:
-        raise BridgeError(f"--out {out} is not writable ({e.strerror or e}); choose another --out") from None
+    reason = write_refused(out)
+    if reason:
+        raise BridgeError(f"--out {out} is not writable ({reason}); choose another --out")
     checkpoint = out / CHECKPOINT_NAME
     if checkpoint.exists() and not checkpoint.is_file():
         raise BridgeError(f"{checkpoint} is a folder, not a checkpoint file; remove it or choose another --out")

@@ -68,8 +68,7 @@ def profile_name(text: str) -> str:
 def writable_file(path: Path | None, option: str) -> None:
     """Refuse, before any work, an output file that cannot be written (a folder, under a file, not writable).
 
-    Writability is tried (a temporary file in the nearest existing folder), not looked up: permission bits say
-    nothing to root, or on a read-only or virtual file system.
+    Writability is tried in the nearest existing folder (:func:`write_refused`).
     """
     if path is None:
         return
@@ -78,13 +77,25 @@ def writable_file(path: Path | None, option: str) -> None:
     existing = next(p for p in [path.parent, *path.parent.parents] if p.exists())
     if not existing.is_dir():
         raise BridgeError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    reason = write_refused(existing)
+    if reason:
+        raise BridgeError(f"{option} {path} cannot be written ({reason}); choose a path in a folder you can write to")
+
+
+def write_refused(folder: Path, *, create: bool = False) -> str | None:
+    """Why a new file cannot be written in ``folder`` (created first with ``create``), or ``None`` when it can.
+
+    Tried with a temporary file, not looked up: permission bits say nothing to root, or on a read-only or
+    virtual file system.
+    """
     try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".qml-bridge-probe."):
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".qml-bridge-probe."):
             pass
     except OSError as e:
-        raise BridgeError(
-            f"{option} {path} cannot be written ({e.strerror or e}); choose a path in a folder you can write to"
-        ) from None
+        return str(e.strerror or e)
+    return None
 
 
 def check_environment() -> None:
@@ -115,11 +126,6 @@ def check_cache_folder(cache: Path) -> None:
         raise BridgeError("QML_BRIDGE_CACHE is set but empty; unset it or give a folder")
     if cache.exists() and not cache.is_dir():
         raise BridgeError(f"QML_BRIDGE_CACHE={cache} is a file, not a folder; point it at a folder or unset it")
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache, prefix=".qml-bridge-probe."):
-            pass
-    except OSError as e:
-        raise BridgeError(
-            f"QML_BRIDGE_CACHE={cache} is not a writable folder ({e.strerror or e}); point it at one or unset it"
-        ) from None
+    reason = write_refused(cache, create=True)
+    if reason:
+        raise BridgeError(f"QML_BRIDGE_CACHE={cache} is not a writable folder ({reason}); point it at one or unset it")

@@ -22,6 +22,8 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.quantum_info import Pauli, SparsePauliOp
 
+from bridge.exceptions import InputError
+
 # Submits a job (``submit()``) and returns ``read(result)``: plain by default, with retries in the device.
 JobRunner = Callable[..., Any]
 
@@ -241,6 +243,49 @@ def sample_counts(probabilities: np.ndarray, shots: int, rng: np.random.Generato
     vectorized. The same distribution as counting ``shots`` sampled bitstrings of each row's state."""
     p = np.clip(np.asarray(probabilities, dtype=float), 0.0, None)
     return rng.multinomial(shots, p / p.sum(axis=1, keepdims=True))
+
+
+# Memory one PUB row costs while its job runs, besides its outputs: Aer's per-experiment result and the bound
+# parameter row (measured: benchmarks/run.py, workload LARGE, peak memory per row at batch 1,000 and 4,000)
+ROW_BYTES = 2048
+MEMORY_SHARE = 0.8  # of the memory available when the job starts
+
+
+def job_bytes(kind: str, pubs: Sequence[Pub]) -> int:
+    """An estimate of the memory a job of ``pubs`` needs: per row :data:`ROW_BYTES` plus its outputs (expectation
+    values, a state vector of ``2**n`` complex amplitudes, ``2**n`` probabilities and counts, or ``shots ×
+    bits`` samples)."""
+    total = 0
+    for pub in pubs:
+        n = pub.circuit.num_qubits
+        per_row = {
+            "estimator": 8 * max(1, len(pub.observables)),
+            "state": 2 * 16 * 2**n,
+            "counts": 2 * 8 * 2 ** (pub.circuit.num_clbits or n),
+            "samples": 8 * (pub.shots or 0) * max(1, pub.circuit.num_clbits),
+        }[kind]
+        total += pub.rows * (ROW_BYTES + per_row)
+    return total
+
+
+def check_job_memory(kind: str, pubs: Sequence[Pub], available: int | None = None) -> None:
+    """Refuse, before it is sent, a job whose estimated memory (:func:`job_bytes`) exceeds
+    :data:`MEMORY_SHARE` of the memory available.
+
+    Raises:
+        InputError: with the estimate, the memory available and what to do.
+    """
+    import psutil
+
+    free = psutil.virtual_memory().available if available is None else available
+    needed = job_bytes(kind, pubs)
+    if needed > MEMORY_SHARE * free:
+        rows = sum(pub.rows for pub in pubs)
+        raise InputError(
+            f"one job of {rows:,} circuits needs about {needed / 2**30:,.2f} GiB of memory, but only "
+            f"{free / 2**30:,.2f} GiB is available; give a smaller batch (a training step sends the forward rows "
+            "and two shifted rows per trainable gate angle for every sample)"
+        )
 
 
 def placeholder(kind: str, pub: Pub) -> np.ndarray:

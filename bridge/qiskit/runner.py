@@ -85,6 +85,7 @@ class Runner:
         """Outputs of ``pubs`` (all of one kind) from one primitive job; see :mod:`bridge.qiskit.primitives`."""
         if self.dry_run:
             return [primitives.placeholder(kind, pub) for pub in pubs]
+        primitives.check_job_memory(kind, pubs)
         if kind == "state":
             return primitives.exact_statevectors(self.exact_simulator, pubs, self._run_job, **self._exact_options)
         if kind == "estimator" and self.ideal and pubs[0].shots is None:

@@ -160,3 +160,9 @@ def test_a_hybrid_model_trains_on_cuda(profile):
     assert out.device.type == "cuda"
     torch.nn.functional.nll_loss(out, labels).backward()
     assert all(p.grad is not None and p.grad.device.type == "cuda" for p in model.parameters())
+
+
+def test_the_readable_example_script_runs_under_torchrun():
+    done = _run([*TORCHRUN, str(ROOT / "tests/support/example_ddp.py")])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("test accuracy") == 1 and "rank 0's share" in done.stdout  # rank 0 alone prints
