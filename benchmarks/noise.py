@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(profile=load_profile("aer"), epochs=args.epochs, seed=0, out=Path(out), progress=False)
         trained = train_task(get_task("mnist01"), config)
-        state = torch.load(Path(out) / "checkpoint.pt", weights_only=False)["model"]
+        state = torch.load(Path(out) / "checkpoint.pt", weights_only=True)["modules"]["model"]
     test = load_split("MNIST", train=False, classes=(0, 1), per_class=100)
     train = load_split("MNIST", train=True, classes=(0, 1), per_class=100)
     picks = range(0, len(train), len(train) // 16)
