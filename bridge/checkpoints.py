@@ -79,6 +79,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def rank_state(devices: Sequence[Any], execution: Mapping[str, int] | None) -> dict[str, Any]:
+    """What differs per process of a run: torch's RNG state, the devices' sampling RNG states (``None`` where a
+    device has none) and the execution counts (``{}`` without a ``bridge.qiskit`` device)."""
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "device_rngs": [getattr(d, "rng_state", None) for d in devices],
+        "execution": dict(execution or {}),
+    }
+
+
 class RunCheckpoint:
     """The checkpoint of one run, at ``path``.
 
@@ -120,13 +130,11 @@ class RunCheckpoint:
                 "format": FORMAT,
                 "identity": self.identity,
                 "modules": {name: m.state_dict() for name, m in modules.items()},
-                "torch_rng": torch.get_rng_state(),
-                "device_rngs": [getattr(d, "rng_state", None) for d in devices],
+                **rank_state(devices, execution),
                 "progress": dict(progress),
                 "history": {k: list(v) for k, v in history.items()},
                 "seconds": float(seconds),
-                "execution": dict(execution or {}),
-                **({"ranks": [{**r, "execution": dict(r.get("execution") or {})} for r in ranks]} if ranks else {}),
+                **({"ranks": [dict(r) for r in ranks]} if ranks else {}),
             },
             self.path,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,8 +139,14 @@ def train_profile(device: str | None, seed: int | None) -> Profile:
     return profile if seed is None else profile.with_seed(seed)
 
 
+def _train_out(args: argparse.Namespace) -> Path:
+    """A training run's output folder: ``--out``, else ``runs/EXAMPLE``."""
+    return args.out or Path("runs") / args.example
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from bridge.examples import get_example
+    from bridge.validate import launched
 
     example = get_example(args.example)
     profile = train_profile(args.device, args.seed)
@@ -158,7 +163,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs or example.epochs,
         seed=args.seed if args.seed is not None else 0,
         batch_size=args.batch_size or example.batch_size,
-        out=args.out or Path("runs") / example.name,
+        out=_train_out(args),
         data_root=args.data_root,
         resume=args.resume,
         progress=not args.no_progress,
@@ -174,17 +179,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         from bridge.cost import format_preview, preview_training
 
-        nproc = args.nproc or int(os.environ.get("WORLD_SIZE", "1") or 1)
-        if os.environ.get("RANK", "0") != "0":
+        size, rank = launched()
+        if rank != 0:
             return 0  # under torchrun, rank 0 prints the preview for all
-        preview = preview_training(example, config, nproc)
+        preview = preview_training(example, config, args.nproc or size)
         print(f"cost preview of {example.name} on {_describe(profile)}; no circuit was run")
         print(format_preview(preview, config.batch_size))
         return 0
     if args.overwrite and args.resume:
         raise BridgeError("--resume continues the checkpoint in --out, --overwrite discards it: give one of them")
     where = "a classical layer instead of the circuit (--classical)" if config.classical else _describe(profile)
-    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun's rank 0 (or no torchrun) owns the folder
+    main_rank = launched()[1] == 0  # torchrun's rank 0 (or no torchrun) owns the folder
     with contextlib.ExitStack() as stack:
         if main_rank:
             from bridge.run_folder import RunLock, check_output_folder
@@ -200,9 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _after_failure(args: argparse.Namespace) -> str:
     """What a backend failure leaves: the checkpoint to resume from, if the run wrote one."""
-    out = getattr(args, "out", None) or (Path("runs") / args.example if getattr(args, "example", None) else None)
-    if out is not None and (Path(out) / "checkpoint.pt").is_file():
-        checkpoint = Path(out) / "checkpoint.pt"
+    checkpoint = _train_out(args) / "checkpoint.pt" if args.command == "train" else None
+    if checkpoint is not None and checkpoint.is_file():
         return f"The last checkpoint ({checkpoint}) is intact; continue with --resume once the backend works again."
     return "No checkpoint was written yet; run the command again once the backend works."
 

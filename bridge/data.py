@@ -23,6 +23,7 @@ from torch.utils.data import Subset
 from torchvision import datasets, transforms
 
 from bridge.exceptions import BridgeError, DataError
+from bridge.validate import check_cache_folder, write_refused
 
 DATASETS = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}
 _FILES = {
@@ -47,8 +48,6 @@ def cache_root() -> Path:
         DataError: ``QML_BRIDGE_CACHE`` names a file or a folder that cannot be written.
     """
     if os.environ.get("QML_BRIDGE_CACHE") is not None:
-        from bridge.validate import check_cache_folder
-
         chosen = Path(os.environ["QML_BRIDGE_CACHE"])
         try:
             check_cache_folder(chosen)
@@ -56,19 +55,16 @@ def cache_root() -> Path:
             raise DataError(str(e)) from None
         return chosen
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qml-bridge" / "data"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=base, prefix=".qml-bridge-probe."):
-            pass
+    reason = write_refused(base, create=True)
+    if reason is None:
         return base
-    except OSError as e:
-        fallback = Path(tempfile.gettempdir()) / f"qml-bridge-data-{os.getpid()}"
-        warnings.warn(
-            f"the data cache {base} cannot be written ({e.strerror or e}); expanding the data into {fallback} "
-            "for this run (set QML_BRIDGE_CACHE to a writable folder to keep it)",
-            stacklevel=2,
-        )
-        return fallback
+    fallback = Path(tempfile.gettempdir()) / f"qml-bridge-data-{os.getpid()}"
+    warnings.warn(
+        f"the data cache {base} cannot be written ({reason}); expanding the data into {fallback} "
+        "for this run (set QML_BRIDGE_CACHE to a writable folder to keep it)",
+        stacklevel=2,
+    )
+    return fallback
 
 
 def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:

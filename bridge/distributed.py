@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from bridge.exceptions import BridgeError
+from bridge.validate import torchrun_variable
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ def world() -> World:
     Raises:
         BridgeError: the variables torchrun sets are inconsistent (a hand-set ``WORLD_SIZE`` without ``RANK``).
     """
-    size = _env_int("WORLD_SIZE", 1)
+    size = torchrun_variable("WORLD_SIZE", 1) or 1
     if size <= 1:
         return World()
-    rank, local_rank = _env_int("RANK", None), _env_int("LOCAL_RANK", 0)
+    rank, local_rank = torchrun_variable("RANK", None), torchrun_variable("LOCAL_RANK", 0) or 0
     if rank is None or not 0 <= rank < size:
         raise BridgeError(
             f"WORLD_SIZE is {size} but RANK is {os.environ.get('RANK')!r}: start distributed runs with torchrun "
@@ -59,16 +60,6 @@ def world() -> World:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return World(rank=rank, size=size, local_rank=local_rank, backend=backend)
-
-
-def _env_int(name: str, default: int | None) -> int | None:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise BridgeError(f"environment variable {name}={value!r} is not an integer; torchrun sets it") from None
 
 
 def leave(w: World) -> None:

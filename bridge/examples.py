@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +55,9 @@ def check_options(name: str, options: Options, config: TrainConfig, dry_run: boo
         raise BridgeError(f"{name} runs in minutes and writes no checkpoint; run it again without --resume")
     if dry_run and not options.dry_run:
         raise BridgeError(f"--dry-run previews the image examples; {name} runs no training set to preview")
-    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world_size > 1 and not options.distributed and not dry_run:
+    from bridge.validate import launched
+
+    if launched()[0] > 1 and not options.distributed and not dry_run:
         raise BridgeError(
             f"{name} runs in one process (it has no data set to shard); run it without torchrun. torchrun trains "
             "the image examples and calculator"

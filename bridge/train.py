@@ -23,7 +23,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from bridge import distributed
-from bridge.checkpoints import RunCheckpoint, write_json
+from bridge.checkpoints import RunCheckpoint, rank_state, write_json
 from bridge.distributed import World
 from bridge.exceptions import BridgeError, RankFailure
 from bridge.interrupts import DeferredInterrupt
@@ -193,9 +193,7 @@ def tracked(model: nn.Module, before: dict[str, int] | None = None) -> Iterator[
 def execution_totals(trackers: list[Any]) -> dict[str, int] | None:
     """Primitive jobs, PUB rows and circuit shots counted by ``qml.Tracker`` on ``bridge.qiskit`` devices
     (``None`` without such a device)."""
-    if not trackers:
-        return None
-    return {k: sum(int(t.totals.get(k, 0)) for t in trackers) for k in EXECUTION_KEYS}
+    return _summed([t.totals for t in trackers])
 
 
 def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
@@ -277,10 +275,7 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
 
         def save() -> None:
             """Every rank calls it at the same step; rank 0 writes what all of them hold."""
-            ranks = distributed.gather(
-                w,
-                {"torch_rng": torch.get_rng_state(), "device_rngs": _device_rngs(model), "execution": execution()},
-            )
+            ranks = distributed.gather(w, rank_state(quantum_devices(model), execution()))
             if w.main:
                 checkpoint.save(
                     modules,
@@ -321,12 +316,9 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
     return write_metrics(out, metrics)
 
 
-def _device_rngs(model: nn.Module) -> list[Any]:
-    return [getattr(d, "rng_state", None) for d in quantum_devices(model)]
-
-
-def _summed(counts: list[dict[str, int] | None]) -> dict[str, int] | None:
-    """Execution counts added up over ranks (``None`` for a model without a ``bridge.qiskit`` device)."""
+def _summed(counts: list[Any]) -> dict[str, int] | None:
+    """Execution counts added up (over devices, or over ranks); ``None`` when there are none (a model without a
+    ``bridge.qiskit`` device)."""
     present = [c for c in counts if c is not None]
     if not present:
         return None

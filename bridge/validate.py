@@ -17,6 +17,7 @@ from pathlib import Path
 from bridge.exceptions import BridgeError
 from bridge.profile_schema import SHOTS_MAX
 
+TORCHRUN_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 SEED_MAX = 2**32 - 1  # NumPy's and Aer's seeds are unsigned 32-bit integers
 
 
@@ -110,10 +111,28 @@ def check_environment() -> None:
     cache = os.environ.get("QML_BRIDGE_CACHE")
     if cache is not None:
         check_cache_folder(Path(cache))
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        value = os.environ.get(name)
-        if value is not None and value.strip() and not value.strip().isdigit():
-            raise BridgeError(f"environment variable {name}={value!r} is not a non-negative integer; torchrun sets it")
+    for name in TORCHRUN_VARIABLES:
+        torchrun_variable(name, 0)
+
+
+def torchrun_variable(name: str, default: int | None) -> int | None:
+    """One of the variables torchrun sets (:data:`TORCHRUN_VARIABLES`), or ``default`` where it is unset or empty.
+
+    Raises:
+        BridgeError: a value that is not a non-negative integer.
+    """
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise BridgeError(f"environment variable {name}={value!r} is not a non-negative integer; torchrun sets it")
+    return int(value)
+
+
+def launched() -> tuple[int, int]:
+    """``(WORLD_SIZE, RANK)`` as torchrun set them for this process, ``(1, 0)`` without torchrun; joins nothing
+    (:func:`bridge.distributed.world` joins the process group)."""
+    return torchrun_variable("WORLD_SIZE", 1) or 1, torchrun_variable("RANK", 0) or 0
 
 
 def check_cache_folder(cache: Path) -> None:

@@ -187,13 +187,7 @@ def exact_statevectors(
 
     The PUBs' circuits must come from :func:`prepare_exact` without observables.
     """
-    out = []
-    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
-        n, n_qubits = len(data), pub.circuit.num_qubits
-        states = np.stack([np.asarray(d.statevector) for d in data])
-        states = states.reshape((n, *[2] * n_qubits)).transpose(0, *range(n_qubits, 0, -1)).reshape(n, -1)
-        out.append(_all_rows(states, pub.rows))
-    return out
+    return _saved_in_wire_order(simulator, pubs, run_job, "statevector", **options)
 
 
 def exact_probabilities(
@@ -201,12 +195,19 @@ def exact_probabilities(
 ) -> list[np.ndarray]:
     """Probabilities of every basis state in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)``
     per PUB. The PUBs' circuits must come from :func:`prepare_exact` with :data:`PROBABILITIES`."""
+    return _saved_in_wire_order(simulator, pubs, run_job, "probabilities", **options)
+
+
+def _saved_in_wire_order(
+    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner, field: str, **options: Any
+) -> list[np.ndarray]:
+    """Each experiment's saved ``field`` (an array over the ``2**n`` basis states, Qiskit's order: qubit 0 least
+    significant) as ``(rows, 2**n)`` per PUB in PennyLane's order (wire 0 most significant)."""
     out = []
     for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
         n, q = len(data), pub.circuit.num_qubits
-        probs = np.stack([np.asarray(d.probabilities) for d in data])
-        probs = probs.reshape((n, *[2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1)
-        out.append(_all_rows(probs, pub.rows))
+        saved = np.stack([np.asarray(getattr(d, field)) for d in data])
+        out.append(_all_rows(saved.reshape((n, *[2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1), pub.rows))
     return out
 
 
