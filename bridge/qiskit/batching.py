@@ -102,11 +102,15 @@ def evaluate(
     kinds: Sequence[str],
     compiler: Compiler,
     runner: Runner,
+    streams: Sequence[np.random.Generator | None] | None = None,
 ) -> tuple[list[Evaluated], Counts]:
     """Run ``rows[i]`` (angle rows ``(n_i, n_params)``) through tape ``i``'s structure, one job per kind.
 
-    A tape with no rows sends nothing (an empty PUB crashes Aer), and a kind with no PUB sends no job.
+    ``streams[i]``: the generator tape ``i``'s shots are drawn from where the bridge draws them (see
+    :meth:`~bridge.qiskit.runner.Runner.stream`). A tape with no rows sends nothing (an empty PUB crashes Aer),
+    and a kind with no PUB sends no job.
     """
+    streams = streams or [None] * len(tapes)
     groups: OrderedDict[Hashable, list[int]] = OrderedDict()
     for i, (tape, kind) in enumerate(zip(tapes, kinds, strict=True)):
         groups.setdefault(structure_key(tape, kind), []).append(i)
@@ -124,6 +128,7 @@ def evaluate(
             compiled.observables,
             tapes[members[0]].shots.total_shots,
             compiled.active_qubits,
+            _streams([(rows[i].shape[0], streams[i]) for i in members]),
         )
         plans[compiled.kind].append((compiled, members, pub))
     results = [Evaluated(kind, None, np.zeros((0, 0))) for kind in kinds]
@@ -142,3 +147,8 @@ def evaluate(
                 results[i] = Evaluated(kind, compiled, output[start : start + n])
                 start += n
     return results, Counts(jobs, pub_rows, shots)
+
+
+def _streams(segments: list[tuple[int, np.random.Generator | None]]) -> tuple[tuple[int, np.random.Generator], ...]:
+    """A PUB's ``(rows, generator)`` per stacked tape where every tape has its own generator, else ``()``."""
+    return tuple((n, g) for n, g in segments if g is not None) if all(g is not None for _, g in segments) else ()

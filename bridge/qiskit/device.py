@@ -27,7 +27,7 @@ from pennylane.transforms.core import CompilePipeline
 from bridge.qiskit import readers
 from bridge.qiskit.batching import Counts, evaluate, tapes_and_kinds
 from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
-from bridge.qiskit.fused import Prepared, ShiftedOutputs, prepare
+from bridge.qiskit.fused import Send, ShiftedOutputs, prepare
 from bridge.qiskit.runner import Runner
 from bridge.qiskit.settings import DeviceSettings, DeviceWiresError, device_settings
 from bridge.qiskit.transforms import DEVICE_GRADIENT_METHODS, device_differentiable, device_program
@@ -44,7 +44,8 @@ class QiskitBatchDevice(Device):
         profile: a device profile (name, path or :class:`~bridge.profiles.Profile`): backend, shots, seed,
             transpiler, retry and runtime options.
         backend: a Qiskit backend to use instead of a profile's (``AerSimulator``, a fake or IBM backend).
-        seed: seed of the sampling: each job draws its own seed from it.
+        seed: seed of the sampling: each job (each tape, for shots the bridge draws from the ideal simulator's
+            probabilities) draws its own seed from it.
         optimization_level: transpiler optimization level (default 1).
         seed_transpiler: transpiler seed.
         cache_size: compiled structures kept (least recently used ones are dropped; default 256).
@@ -173,16 +174,20 @@ class QiskitBatchDevice(Device):
         self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
     ) -> tuple:
         """Results of every tape, one job per kind. Fused (the default), a differentiated tape's shifted rows go
-        in the same job and wait for :meth:`compute_vjp` (:mod:`bridge.qiskit.fused`)."""
-        fused = (  # an ML interface asks for gradients later; a NumPy call marks every parameter trainable
-            self.settings.fuse_gradient
-            and execution_config is not None
+        in the same job and wait for :meth:`compute_vjp` (:mod:`bridge.qiskit.fused`); in two-job mode its
+        outputs wait there for the backward job's shifted rows."""
+        differentiated = (  # an ML interface asks for gradients later; a NumPy call marks every parameter trainable
+            execution_config is not None
             and execution_config.gradient_method == "device"
             and execution_config.interface != Interface.NUMPY
         )
-        prepared = [prepare(t, k, shifted=fused) for t, k in self._tapes_and_kinds(circuits)]
-        evaluated = self._evaluate(prepared)
-        self._shifted.keep(list(zip(prepared, evaluated, strict=True)))
+        fused = differentiated and self.settings.fuse_gradient
+        prepared = [
+            prepare(t, k, shifted=fused, stream=self._runner.stream(k)) for t, k in self._tapes_and_kinds(circuits)
+        ]
+        evaluated = self._evaluate([(p, p.rows) for p in prepared])
+        if differentiated:
+            self._shifted.keep(list(zip(prepared, evaluated, strict=True)))
         return tuple(
             readers.read(e.kind, e.compiled, p.tape, e.output[: len(p.values.values)], p.values.batch_size)
             for p, e in zip(prepared, evaluated, strict=True)
@@ -197,7 +202,7 @@ class QiskitBatchDevice(Device):
         """Vector-Jacobian products by the parameter-shift rule: from the forward job's shifted rows where it sent
         them, else all missing shifted rows in one job per kind (a tape with no shifted row, its only trainable
         angle a global phase, sends nothing: its derivatives are 0)."""
-        pairs = self._shifted.resolve(self._tapes_and_kinds(circuits), self._evaluate)
+        pairs = self._shifted.resolve(self._tapes_and_kinds(circuits), self._evaluate, self._runner.stream)
         return tuple(
             readers.vjp(e.kind, e.compiled, p.tape, e.output, p.values, p.plan, dy)
             for (p, e), dy in zip(pairs, cotangents, strict=True)
@@ -206,11 +211,11 @@ class QiskitBatchDevice(Device):
     def _tapes_and_kinds(self, circuits: Sequence[qml.tape.QuantumScript]) -> list[tuple[Any, str]]:
         return tapes_and_kinds(circuits, self.wires, self.settings)
 
-    def _evaluate(self, prepared: Sequence[Prepared]) -> list[Any]:
-        if not prepared:
+    def _evaluate(self, sends: Sequence[Send]) -> list[Any]:
+        if not sends:
             return []
-        tapes, kinds, rows = zip(*((p.tape, p.kind, p.rows) for p in prepared), strict=True)
-        evaluated, counts = evaluate(tapes, rows, kinds, self.compiler, self._runner)
+        tapes, kinds, rows, streams = zip(*((p.tape, p.kind, r, p.stream) for p, r in sends), strict=True)
+        evaluated, counts = evaluate(tapes, rows, kinds, self.compiler, self._runner, streams)
         self._track(counts)
         return evaluated
 

@@ -4,8 +4,15 @@ PennyLane asks a device for results (the forward pass) and, later, for vector-Ja
 cotangents of the backward pass; on hardware each request would be a job waiting in a queue. In fused mode the
 device sends a trainable tape's shifted rows with its forward rows, in the forward job, and keeps their outputs
 here, keyed by the tape's content (structure, angles, trainable parameters). ``compute_vjp`` then contracts
-them with the cotangents without a job. What is not found (a forward pass computed elsewhere, or one evicted)
-is run as before: one job for all missing tapes.
+them with the cotangents without a job. In two-job mode (``fuse_gradient = false``) the forward outputs are
+kept the same way and the backward job sends the shifted rows alone. What is not found (a forward pass computed
+elsewhere, or one evicted) is run as before: one job for all missing tapes, their own rows included.
+
+Shots the bridge draws itself (the ideal simulator's counts) come from one generator per tape, seeded from the
+device's generator when the tape is first prepared: its own rows draw first, then its shifted rows, whichever
+job carries them, so both modes give the same numbers for the same seed. (Tapes whose shots a primitive draws
+— noisy simulators, fake and real IBM devices, ``qml.sample`` — take one seed per job, and two-job mode has
+one job more per step: the same distribution there, not the same draws.)
 
 A tape with nothing trainable (an evaluation, or ``torch.no_grad()`` through :class:`bridge.QuantumLayer`)
 sends its forward rows only.
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,12 +42,14 @@ class Prepared:
         kind: how it runs (see :func:`bridge.qiskit.batching.tape_kind`).
         values: its angle rows ``(n, n_params)`` and broadcast size.
         plan: its parameter-shift plan, or ``None`` when its shifted rows are not sent.
+        stream: the generator its shots are drawn from, where the bridge draws them (``None``: the primitive's).
     """
 
     tape: qml.tape.QuantumScript
     kind: str
     values: TapeValues
     plan: ShiftPlan | None
+    stream: np.random.Generator | None = None
 
     @property
     def rows(self) -> np.ndarray:
@@ -55,18 +64,30 @@ class Prepared:
         return (structure_key(self.tape, self.kind), self.values.values.tobytes(), tuple(self.tape.trainable_params))
 
 
-def prepare(tape: qml.tape.QuantumScript, kind: str, *, shifted: bool, required: bool = False) -> Prepared:
+def prepare(
+    tape: qml.tape.QuantumScript,
+    kind: str,
+    *,
+    shifted: bool,
+    required: bool = False,
+    stream: np.random.Generator | None = None,
+) -> Prepared:
     """The tape's rows; its shifted rows too when ``shifted`` and it has trainable parameters, all of them gate
     angles (a forward pass never fails for what it cannot differentiate); ``required`` (a backward pass): plan
-    them whatever they are, so that :func:`~bridge.qiskit.shift.shift_plan` names what cannot be differentiated."""
+    them whatever they are, so that :func:`~bridge.qiskit.shift.shift_plan` names what cannot be differentiated.
+    ``stream``: the generator its shots are drawn from, where the bridge draws them."""
     values = tape_values(tape)
     planned = shifted and tape.trainable_params and (required or shiftable(tape))
     plan = shift_plan(tape, values.values) if planned else None
-    return Prepared(tape, kind, values, plan)
+    return Prepared(tape, kind, values, plan, stream)
+
+
+Send = tuple[Prepared, np.ndarray]  # a prepared tape and the rows of it a job sends
 
 
 class ShiftedOutputs:
-    """Outputs of the shifted rows sent with forward passes, waiting for their backward pass.
+    """Outputs of forward passes that will be differentiated (with their shifted rows, fused), waiting for their
+    backward pass.
 
     Args:
         calls: forward calls whose outputs are kept (older ones are dropped; their backward runs a job).
@@ -78,8 +99,8 @@ class ShiftedOutputs:
         self._counter = 0
 
     def keep(self, entries: list[tuple[Prepared, object]]) -> None:
-        """Keep ``(prepared, evaluated)`` of one forward call's differentiated tapes."""
-        entries = [(p, e) for p, e in entries if p.plan is not None]
+        """Keep ``(prepared, evaluated)`` of one forward call's tapes that have trainable parameters."""
+        entries = [(p, e) for p, e in entries if p.tape.trainable_params]
         if not entries:
             return
         self._counter += 1
@@ -101,18 +122,36 @@ class ShiftedOutputs:
     def resolve(
         self,
         tapes_and_kinds: Sequence[tuple[qml.tape.QuantumScript, str]],
-        evaluate: Callable[[Sequence[Prepared]], list[Any]],
+        evaluate: Callable[[Sequence[Send]], list[Any]],
+        stream: Callable[[str], np.random.Generator | None],
     ) -> list[tuple[Prepared, Any]]:
-        """Per tape of a backward pass, its prepared rows and their outputs: kept from its forward pass, else run
-        now by ``evaluate`` (all missing tapes in one call; a tape with no shifted row, its only trainable angle a
-        global phase, sends nothing)."""
-        pairs: list[Any] = []
-        for tape, kind in tapes_and_kinds:
+        """Per tape of a backward pass, its prepared rows (its own, then its shifted ones) and their outputs.
+
+        Kept from a fused forward pass: nothing to run. Kept from a two-job forward pass: its shifted rows alone
+        are run, drawn from the tape's own ``stream``, and appended to the kept outputs. Not kept: its own and
+        its shifted rows are run (a new stream from ``stream(kind)``). All runs go in one ``evaluate`` call;
+        a tape with no shifted row (its only trainable angle a global phase) sends nothing.
+        """
+        pairs: list[tuple[Prepared, Any]] = []
+        sends: list[tuple[int, Send, Any]] = []  # (tape index, what is sent, outputs kept from its forward pass)
+        for i, (tape, kind) in enumerate(tapes_and_kinds):
             found = self.take(prepare(tape, kind, shifted=False))
-            pairs.append(found if found is not None else prepare(tape, kind, shifted=True, required=True))
-        missing = [p for p in pairs if isinstance(p, Prepared) and p.plan is not None and len(p.plan.rows)]
-        fresh = dict(zip(map(id, missing), evaluate(missing), strict=True))
-        return [(p, fresh.get(id(p), NOTHING_SENT)) if isinstance(p, Prepared) else p for p in pairs]
+            if found is None:
+                p = prepare(tape, kind, shifted=True, required=True, stream=stream(kind))
+                pairs.append((p, NOTHING_SENT))
+                if p.plan is not None and len(p.plan.rows):
+                    sends.append((i, (p, p.plan.with_base), None))
+                continue
+            p, e = found
+            if p.plan is None:  # a two-job forward pass: plan its shifted rows now
+                plan = shift_plan(tape, p.values.values)
+                p = replace(p, plan=plan)
+                if len(plan.rows):
+                    sends.append((i, (p, plan.rows), e))
+            pairs.append((p, e))
+        for (i, (p, _), kept), fresh in zip(sends, evaluate([send for _, send, _ in sends]), strict=True):
+            pairs[i] = (p, fresh if kept is None else replace(kept, output=np.concatenate([kept.output, fresh.output])))
+        return pairs
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._kept.values())

@@ -53,6 +53,8 @@ class Pub:
         observables: for estimator PUBs, the observables (layout applied); empty otherwise.
         shots: for sampler and runtime-estimator PUBs.
         active_qubits: the qubits the circuit touches (a noisy simulation needs the noise of these only).
+        streams: ``(rows, generator)`` per stacked tape, in order, where the bridge draws the shots itself and
+            each tape has its own generator; empty: one generator for the job.
     """
 
     circuit: QuantumCircuit
@@ -60,6 +62,7 @@ class Pub:
     observables: tuple[SparsePauliOp, ...] = ()
     shots: int | None = None
     active_qubits: frozenset[int] = frozenset()
+    streams: tuple[tuple[int, np.random.Generator], ...] = ()
 
     @property
     def rows(self) -> int:
@@ -241,9 +244,24 @@ def with_parameter(circuit: QuantumCircuit) -> QuantumCircuit:
 
 def sample_counts(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
     """Counts of ``shots`` draws from each row's probabilities ``(rows, 2**n)``: one multinomial per row,
-    vectorized. The same distribution as counting ``shots`` sampled bitstrings of each row's state."""
+    vectorized, rows drawn in order (drawing rows ``[a; b]`` at once equals ``a`` then ``b`` from the same
+    generator). The same distribution as counting ``shots`` sampled bitstrings of each row's state."""
     p = np.clip(np.asarray(probabilities, dtype=float), 0.0, None)
     return rng.multinomial(shots, p / p.sum(axis=1, keepdims=True))
+
+
+def sample_pub_counts(probabilities: np.ndarray, pub: Pub, job_stream: Callable[[], np.random.Generator]) -> np.ndarray:
+    """Counts ``(rows, 2**n)`` of a PUB's rows: each stacked tape's rows from its own generator (``pub.streams``),
+    or all rows from the job's (``job_stream()``)."""
+    if not pub.streams:
+        return sample_counts(probabilities, shots_of(pub), job_stream())
+    bounds = np.cumsum([0, *(n for n, _ in pub.streams)])
+    return np.concatenate(
+        [
+            sample_counts(probabilities[a:b], shots_of(pub), stream)
+            for (a, b), (_, stream) in zip(zip(bounds[:-1], bounds[1:], strict=True), pub.streams, strict=True)
+        ]
+    )
 
 
 # Memory one PUB row costs while its job runs, besides its outputs: Aer's per-experiment result and the bound

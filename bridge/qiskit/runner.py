@@ -94,10 +94,15 @@ class Runner:
             probabilities = primitives.exact_probabilities(
                 self.exact_simulator, pubs, self._run_job, **self._exact_options
             )
-            draw = np.random.default_rng(int(self.rng.integers(2**31)))  # one seed per job, as for the sampler
+            job: list[np.random.Generator] = []  # drawn only if a PUB has no per-tape generators
+
+            def job_stream() -> np.random.Generator:
+                if not job:
+                    job.append(np.random.default_rng(int(self.rng.integers(2**31))))
+                return job[0]
+
             return [
-                primitives.sample_counts(p, primitives.shots_of(pub), draw)
-                for p, pub in zip(probabilities, pubs, strict=True)
+                primitives.sample_pub_counts(p, pub, job_stream) for p, pub in zip(probabilities, pubs, strict=True)
             ]
         if kind == "estimator":
             if self._estimator is None:
@@ -120,6 +125,13 @@ class Runner:
         if self._sampler is None:
             self._sampler = primitives.Sampler(self._sampler_factory(), self.rng, self._run_job)
         return self._sampler.run(pubs, as_counts=kind == "counts")
+
+    def stream(self, kind: str) -> np.random.Generator | None:
+        """A tape's own generator for the shots the bridge draws itself (``"counts"`` on the ideal simulator),
+        seeded from the runner's generator; ``None`` where the primitive draws them (seeded per job)."""
+        if kind != "counts" or not self.ideal:
+            return None
+        return np.random.default_rng(int(self.rng.integers(2**63)))
 
     def _noisy_simulator(self, qubits: frozenset[int]) -> Any:
         """The noisy Aer backend with only the errors on ``qubits`` (the same outcomes for circuits that touch no

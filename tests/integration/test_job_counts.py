@@ -42,6 +42,8 @@ def calls(monkeypatch):
 
         def spy(self, *args, _name=name, _original=original, **kwargs):
             counter[_name] += 1
+            if kwargs.get("parameter_binds"):  # Aer: one experiment per row of each circuit's bindings
+                counter[f"{_name} rows"] += sum(len(next(iter(b.values()))) for b in kwargs["parameter_binds"])
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, method, spy)
@@ -68,27 +70,38 @@ def test_one_training_step_is_one_primitive_job_counted_at_the_backend(calls, pr
 
 
 @pytest.mark.parametrize("profile", list(SUBMITTED_BY))
-def test_the_two_job_mode_stays_reachable(calls, profile, tmp_path):
-    """[qiskit] fuse_gradient = false: forward, then the backward pass's own job; the same gradients on exact aer."""
+def test_the_two_job_mode_stays_reachable(calls, profile):
+    """[qiskit] fuse_gradient = false: forward, then the backward pass's own job with the shifted rows alone.
+
+    Two training steps in each mode from the same seeds: on exact ``aer`` the same values and gradients
+    (≤ 1e-12); on ``aer-shots``, whose shots the bridge draws from one generator per tape, the same numbers.
+    On the noisy simulator and fake IBM devices the primitive draws the shots with one seed per job, so the
+    two modes give different draws of the same distribution (tests/integration/test_shot_statistics.py)."""
     import dataclasses
 
     from bridge.profiles import load_profile
 
     base = load_profile(profile)
     two = dataclasses.replace(base, qiskit=dataclasses.replace(base.qiskit, fuse_gradient=False))
-    x = torch.rand(3, 4)
-    grads = []
+    x = torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(1))
+    runs = []
     for prof in (base, two):
         torch.manual_seed(0)
         layer = QuantumLayer(circuits.angle_entangling(4, 2), profile=prof).double()
-        xx = x.double().clone().requires_grad_(True)
-        calls.clear()
-        (layer(xx) * torch.arange(1.0, 5.0, dtype=torch.float64)).sum().backward()
-        assert calls[SUBMITTED_BY[profile]] == (1 if prof is base else 2)
-        grads.append((xx.grad, layer.qlayer.weights.grad))
-    if base.exact:  # fused and two-job modes give identical values and gradients (≤ 1e-12)
-        for a, b in zip(*grads, strict=True):
-            torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+        seen = []
+        for step in range(2):
+            xx = x[step].double().clone().requires_grad_(True)
+            calls.clear()
+            out = layer(xx)
+            (out * torch.arange(1.0, 5.0, dtype=torch.float64)).sum().backward()
+            assert calls[SUBMITTED_BY[profile]] == (1 if prof is base else 2)
+            if profile != "ibm-fake-manila":  # every row reaches Aer once: 3 forward rows + 3 × 56 shifted rows
+                assert calls["AerSimulator.run rows"] == 3 + 3 * 56
+            seen += [out.detach(), xx.grad, layer.qlayer.weights.grad.clone()]
+        runs.append(seen)
+    if profile in ("aer", "aer-shots"):
+        for a, b in zip(*runs, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-12 if base.exact else 0, rtol=0)
 
 
 def test_an_evaluation_pass_sends_no_shifted_row(calls):
@@ -98,3 +111,37 @@ def test_an_evaluation_pass_sends_no_shifted_row(calls):
         layer(torch.rand(16, 4))
     assert calls["AerSimulator.run"] == 1 and tracker.totals["primitive_jobs"] == 1
     assert tracker.totals["pub_rows"] == 16  # the forward rows only
+
+
+def test_both_modes_draw_the_same_shots_for_several_tapes_of_one_batch(calls):
+    """Two tapes of one structure share a PUB (their rows stacked), a third of another structure has its own;
+    with a variance, whose derivative needs the forward ⟨O⟩: the same numbers in both modes on aer-shots."""
+    import dataclasses
+
+    from bridge.profiles import load_profile
+
+    base = load_profile("aer-shots")
+    two = dataclasses.replace(base, qiskit=dataclasses.replace(base.qiskit, fuse_gradient=False))
+    results = []
+    for prof in (base, two):
+        dev = qml.device("bridge.qiskit", wires=2, profile=prof)
+        w = torch.tensor([0.3, -0.8, 1.1], dtype=torch.float64, requires_grad=True)
+        with qml.queuing.AnnotatedQueue() as q1:
+            qml.RX(w[0], 0), qml.CNOT([0, 1]), qml.RY(w[1], 1)
+            qml.expval(qml.PauliZ(0) @ qml.PauliZ(1)), qml.var(qml.PauliX(1))
+        with qml.queuing.AnnotatedQueue() as q2:
+            qml.RX(w[1], 0), qml.CNOT([0, 1]), qml.RY(w[2], 1)
+            qml.expval(qml.PauliZ(0) @ qml.PauliZ(1)), qml.var(qml.PauliX(1))
+        with qml.queuing.AnnotatedQueue() as q3:
+            qml.RY(w[2], 1), qml.CRX(w[0], [1, 0])
+            qml.probs(wires=[0, 1])
+        tapes = [qml.tape.QuantumScript.from_queue(q, shots=1024) for q in (q1, q2, q3)]
+        calls.clear()
+        out = qml.execute(tapes, dev, diff_method="device")
+        total = sum(torch.stack(list(o)).sum() if isinstance(o, tuple) else (o * torch.arange(4.0)).sum() for o in out)
+        total.backward()
+        assert calls["AerSimulator.run"] == (1 if prof is base else 2)
+        results.append([*(torch.stack(list(o)) if isinstance(o, tuple) else o for o in out), w.grad])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    assert results[0][-1].abs().sum() > 0
