@@ -80,10 +80,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def rank_state(devices: Sequence[Any], execution: Mapping[str, int] | None) -> dict[str, Any]:
-    """What differs per process of a run: torch's RNG state, the devices' sampling RNG states (``None`` where a
-    device has none) and the execution counts (``{}`` without a ``bridge.qiskit`` device)."""
+    """What differs per process of a run: torch's RNG state (and its current GPU's, where CUDA is in use: dropout
+    on a GPU draws there), the devices' sampling RNG states (``None`` where a device has none) and the execution
+    counts (``{}`` without a ``bridge.qiskit`` device)."""
     return {
         "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
         "device_rngs": [getattr(d, "rng_state", None) for d in devices],
         "execution": dict(execution or {}),
     }
@@ -202,6 +204,12 @@ class RunCheckpoint:
             torch.set_rng_state(_field(own, "torch_rng", torch.Tensor, where))
         except (RuntimeError, TypeError) as e:
             raise BridgeError(f"{where}: field 'torch_rng' is not a torch RNG state ({e})") from e
+        cuda_rng = own.get("cuda_rng")
+        if cuda_rng is not None and torch.cuda.is_initialized():  # a GPU run resumed by a GPU run
+            try:
+                torch.cuda.set_rng_state(_field(own, "cuda_rng", torch.Tensor, where))
+            except (RuntimeError, TypeError) as e:
+                raise BridgeError(f"{where}: field 'cuda_rng' is not a CUDA RNG state ({e})") from e
         rngs = _field(own, "device_rngs", list, where)
         for device, rng in zip(devices, rngs, strict=False):
             if rng is not None and hasattr(device, "rng_state"):

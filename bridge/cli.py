@@ -169,6 +169,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
         classical=args.classical,
+        torch_device=args.torch_device,
     )
     example.check(config, dry_run=args.dry_run)
     if args.nproc is not None and not args.dry_run:

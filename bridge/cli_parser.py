@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace the quantum layer by a classical layer of the same shapes (the ablation)",
     )
     train.add_argument(
+        "--torch-device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the model's tensors live: cpu (default; gloo under torchrun) or cuda (each process its own GPU; "
+        "NCCL under torchrun); the circuits run where the profile says",
+    )
+    train.add_argument(
         "--dry-run",
         action="store_true",
         help="print the jobs, circuits and shots the run would need, run no circuit, and exit",

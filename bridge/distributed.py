@@ -1,11 +1,12 @@
 """Training under ``torchrun``: the process group, each rank's share, and the few collectives the loop needs.
 
 ``torchrun --nproc-per-node N -m bridge train NAME`` starts N copies of the CLI with ``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK`` and ``MASTER_ADDR``/``MASTER_PORT`` set. :func:`world` joins the process group (gloo on CPU, NCCL
-when every rank has a CUDA device of its own) and says who this process is; without those variables it is the
-one-process world and nothing is initialised. Every rank builds its own model, device and QNode (nothing quantum
-crosses a process), reads its own shard of the data (``DistributedSampler``), seeds its own simulator
-(:func:`rank_seed`) and sends its own primitive jobs; ``DistributedDataParallel`` all-reduces the gradients.
+``LOCAL_RANK`` and ``MASTER_ADDR``/``MASTER_PORT`` set. :func:`world` joins the process group (gloo for a model on
+the CPU, NCCL for one on the GPUs, one per process: ``--torch-device cuda``) and says who this process is; without
+those variables it is the one-process world and nothing is initialised. Every rank builds its own model, device and
+QNode (nothing quantum crosses a process), reads its own shard of the data (``DistributedSampler``), seeds its own
+simulator (:func:`rank_seed`) and sends its own primitive jobs; ``DistributedDataParallel`` all-reduces the
+gradients.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from bridge.exceptions import BridgeError
 from bridge.validate import torchrun_variable
@@ -30,6 +32,7 @@ class World:
     size: int = 1
     local_rank: int = 0
     backend: str | None = None
+    device: torch.device = torch.device("cpu")
 
     @property
     def main(self) -> bool:
@@ -41,25 +44,76 @@ class World:
         return self.size > 1
 
 
-def world() -> World:
+def world(torch_device: str = "cpu") -> World:
     """Join ``torchrun``'s process group if this process was started by it (``WORLD_SIZE`` > 1).
 
+    Args:
+        torch_device: where the model's tensors live: ``"cpu"`` (gloo), or ``"cuda"``: GPU ``LOCAL_RANK`` of this
+            machine, one per process (NCCL).
+
     Raises:
-        BridgeError: the variables torchrun sets are inconsistent (a hand-set ``WORLD_SIZE`` without ``RANK``).
+        BridgeError: the variables torchrun sets are inconsistent (a hand-set ``WORLD_SIZE`` without ``RANK``),
+            or ``"cuda"`` without a usable GPU for every process of this machine.
     """
     size = torchrun_variable("WORLD_SIZE", 1) or 1
+    local_rank = torchrun_variable("LOCAL_RANK", 0) or 0
+    device = _device(torch_device, local_rank, (torchrun_variable("LOCAL_WORLD_SIZE", 1) or 1) if size > 1 else 1)
     if size <= 1:
-        return World()
-    rank, local_rank = torchrun_variable("RANK", None), torchrun_variable("LOCAL_RANK", 0) or 0
+        return World(device=device)
+    rank = torchrun_variable("RANK", None)
     if rank is None or not 0 <= rank < size:
         raise BridgeError(
             f"WORLD_SIZE is {size} but RANK is {os.environ.get('RANK')!r}: start distributed runs with torchrun "
             "(torchrun --nproc-per-node N -m bridge train NAME), which sets both"
         )
-    backend = "nccl" if torch.cuda.is_available() and torch.cuda.device_count() > local_rank else "gloo"
+    backend = "nccl" if device.type == "cuda" else "gloo"  # the same on every rank: where the tensors are
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    return World(rank=rank, size=size, local_rank=local_rank, backend=backend)
+    return World(rank=rank, size=size, local_rank=local_rank, backend=backend, device=device)
+
+
+def _device(torch_device: str, local_rank: int, local_size: int) -> torch.device:
+    """``cpu``, or ``cuda:LOCAL_RANK`` where this machine has a GPU for each of its ``local_size`` processes."""
+    if torch_device == "cpu":
+        return torch.device("cpu")
+    if torch_device != "cuda":
+        raise BridgeError(f"torch device {torch_device!r} is not one of cpu, cuda")
+    if not torch.cuda.is_available():
+        raise BridgeError("--torch-device cuda: no usable CUDA GPU (torch.cuda.is_available() is False); use cpu")
+    count = torch.cuda.device_count()
+    if count < max(local_size, local_rank + 1):
+        raise BridgeError(
+            f"--torch-device cuda gives each process its own GPU (cuda:LOCAL_RANK, NCCL), but {local_size} "
+            f"process(es) with LOCAL_RANK {local_rank} share this machine's {count} GPU(s): start at most {count} "
+            "per machine, or train on --torch-device cpu (gloo)"
+        )
+    return torch.device("cuda", local_rank)
+
+
+class Placed(nn.Module):
+    """``module`` on ``device``: inputs moved there, outputs moved back to the CPU (the training loop, losses,
+    metrics and figures stay on the CPU). Its ``state_dict`` is the module's own, keys unchanged."""
+
+    def __init__(self, module: nn.Module, device: torch.device) -> None:
+        super().__init__()
+        self.module = module.to(device)
+        self.device = device
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.module(*(x.to(self.device) for x in inputs)).cpu()
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module.load_state_dict(*args, **kwargs)
+
+
+def placed(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` itself on the CPU, else :class:`Placed` on ``device``."""
+    return model if device.type == "cpu" else Placed(model, device)
 
 
 def leave(w: World) -> None:
@@ -80,7 +134,7 @@ def sum_over_ranks(w: World, values: list[float]) -> list[float]:
     """Element-wise sum of ``values`` over all ranks (float64; the values themselves in a one-process world)."""
     if not w.distributed:
         return list(values)
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=w.device)  # NCCL reduces GPU tensors only
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
 

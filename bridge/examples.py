@@ -57,6 +57,8 @@ def check_options(name: str, options: Options, config: TrainConfig, dry_run: boo
         raise BridgeError(f"--dry-run previews the image examples; {name} runs no training set to preview")
     from bridge.validate import launched
 
+    if config.torch_device != "cpu" and not options.distributed:
+        raise BridgeError(f"{name} trains outside the shared training loop, on the CPU; drop --torch-device")
     if launched()[0] > 1 and not options.distributed and not dry_run:
         raise BridgeError(
             f"{name} runs in one process (it has no data set to shard); run it without torchrun. torchrun trains "

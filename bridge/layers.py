@@ -183,7 +183,7 @@ class QuantumLayer(nn.Module):
             torch.as_tensor(r).reshape(x.shape[0], -1) if x.ndim > 1 else torch.as_tensor(r).reshape(-1)
             for r in results
         ]
-        return torch.cat(parts, dim=-1).to(x.dtype)
+        return torch.cat(parts, dim=-1).to(device=x.device, dtype=x.dtype)
 
     def extra_repr(self) -> str:
         weights = ", ".join(f"{k}={tuple(v)}" for k, v in self._recipe.weight_shapes.items()) or "none"

@@ -53,6 +53,8 @@ class TrainConfig:
         classical: replace the quantum layer by a classical layer of the same shapes (the ablation).
         settings: the example's sizes (its ``Settings``), ``None`` for its defaults.
         world_size: processes training together (``torchrun``'s ``WORLD_SIZE``; set by :func:`fit`).
+        torch_device: where the model's tensors live: ``"cpu"``, or ``"cuda"`` (each process its own GPU, NCCL
+            under torchrun); the circuits run where the profile says.
     """
 
     profile: Profile
@@ -67,6 +69,7 @@ class TrainConfig:
     classical: bool = False
     settings: Any = None
     world_size: int = 1
+    torch_device: str = "cpu"
 
     def metadata(self, example: str) -> dict[str, Any]:
         """The run's settings as ``metrics.json`` records them."""
@@ -80,6 +83,7 @@ class TrainConfig:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "world_size": self.world_size,
+            "torch_device": self.torch_device,
         }
 
     def identity(self, example: str) -> dict[str, Any]:
@@ -221,7 +225,7 @@ def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
             world size included).
         KeyboardInterrupt: after saving a checkpoint, when interrupted.
     """
-    w = distributed.world()
+    w = distributed.world(config.torch_device)
     try:
         return _fit(task, replace(config, world_size=w.size), w)
     except RuntimeError as e:
@@ -250,7 +254,12 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
             f"give at most {shard}"
         )
     model = task.build_model(config.profile, config.classical)
-    trained = nn.parallel.DistributedDataParallel(model) if w.distributed else model
+    placed = distributed.placed(model, w.device)  # on the GPU: inputs moved there, outputs back to the CPU
+    if w.distributed:
+        ids = [w.device.index] if w.device.type == "cuda" else None
+        trained: nn.Module = nn.parallel.DistributedDataParallel(placed, device_ids=ids)
+    else:
+        trained = placed
     optimizer, scheduler = task.optimizers(model)
     modules = {"model": model, "optimizer": optimizer} | ({"scheduler": scheduler} if scheduler else {})
     out = output_folder(config)
@@ -301,7 +310,7 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
         per_rank = distributed.gather(w, execution())
         if not w.main:
             return {"rank": w.rank, "execution": per_rank[w.rank]}
-        reported = task.report(model, test_set, history, config, out)
+        reported = task.report(placed, test_set, history, config, out)
         per_rank[0] = execution()
     metrics = {
         **config.metadata(task.name),

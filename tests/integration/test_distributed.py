@@ -148,18 +148,112 @@ def test_gpu_profiles_refuse_a_machine_without_a_gpu(profile, said, capsys, tmp_
     assert said in err and ("use profile 'aer'" in err or "Use profile 'lightning'" in err)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("profile", ["aer", "default", "aer-gpu", "lightning-gpu"])
+def _gpu_profile_missing(profile: str) -> str | None:
+    """Why a GPU profile cannot run on this GPU machine (its optional package is not installed), or ``None``."""
+    if profile == "aer-gpu":
+        from qiskit_aer import AerSimulator
+
+        return None if "GPU" in AerSimulator().available_devices() else "qiskit-aer-gpu is not installed"
+    if profile == "lightning-gpu":
+        import importlib.util
+
+        return (
+            None if importlib.util.find_spec("pennylane_lightning.lightning_gpu_ops") else "no pennylane-lightning-gpu"
+        )
+    return None
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@CUDA
+@pytest.mark.parametrize("profile", ["aer", "default", "aer-shots", "aer-gpu", "lightning-gpu"])
 def test_a_hybrid_model_trains_on_cuda(profile):
+    """TextbookHybridNet.to("cuda"): outputs and gradients on the GPU, with and without gradients, and the values
+    of the same model on the CPU (float32)."""
+    missing = _gpu_profile_missing(profile)
+    if missing:
+        pytest.skip(missing)
     from bridge.models import TextbookHybridNet
     from bridge.profiles import load_profile
 
-    model = TextbookHybridNet(load_profile(profile)).to("cuda")
-    images, labels = torch.rand(4, 1, 28, 28, device="cuda"), torch.tensor([0, 1, 1, 0], device="cuda")
-    out = model(images)
+    torch.manual_seed(0)
+    cpu = TextbookHybridNet(load_profile(profile)).eval()  # no dropout: the same function on both devices
+    model = TextbookHybridNet(load_profile(profile)).eval().to("cuda")
+    model.load_state_dict(cpu.state_dict())
+    images, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 1, 0])
+    out = model(images.cuda())
     assert out.device.type == "cuda"
-    torch.nn.functional.nll_loss(out, labels).backward()
+    torch.nn.functional.nll_loss(out, labels.cuda()).backward()
     assert all(p.grad is not None and p.grad.device.type == "cuda" for p in model.parameters())
+    with torch.no_grad():
+        evaluated = model(images.cuda())
+    assert evaluated.device.type == "cuda"
+    if load_profile(profile).exact:
+        expected = cpu(images).detach()
+        torch.testing.assert_close(out.detach().cpu(), expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(evaluated.cpu(), expected, atol=1e-5, rtol=0)
+
+
+@CUDA
+def test_a_run_on_the_gpu_trains_the_weights_of_the_same_run_on_the_cpu(tmp_path):
+    """fit_small (mnist10's network, 80 images, exact aer) with --torch-device cuda against cpu."""
+    script = str(ROOT / "tests/support/fit_small.py")
+    runs = {d: _run([sys.executable, script, str(tmp_path / d), "8", "aer", d]) for d in ("cpu", "cuda")}
+    for done in runs.values():
+        assert done.returncode == 0, done.stderr[-2000:]
+    a, b = _weights(tmp_path / "cpu"), _weights(tmp_path / "cuda")
+    worst = max(float((a[k] - b[k].cpu()).abs().max()) for k in a)
+    print(f"largest weight difference cpu vs cuda: {worst:.2e}")
+    assert worst <= 1e-4, f"largest weight difference {worst:.2e}"
+    assert json.loads((tmp_path / "cuda" / "metrics.json").read_text())["torch_device"] == "cuda"
+
+
+@CUDA
+def test_a_gpu_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """mnist01 (dropout, drawn by the GPU's generator) for 2 epochs, against 1 epoch then --resume for the second:
+    the checkpoint carries the GPU's RNG state."""
+    base = [sys.executable, "-m", "bridge", "train", "mnist01", "--torch-device", "cuda", "--no-progress"]
+    whole = _run([*base, "--epochs", "2", "--out", str(tmp_path / "whole")])
+    first = _run([*base, "--epochs", "1", "--out", str(tmp_path / "parts")])
+    assert whole.returncode == 0 and first.returncode == 0, whole.stderr[-2000:] + first.stderr[-2000:]
+    assert torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=True)["cuda_rng"] is not None
+    second = _run([*base, "--epochs", "2", "--resume", "--out", str(tmp_path / "parts")])
+    assert second.returncode == 0, second.stderr[-2000:]
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "parts"))
+    assert a["torch_device"] == "cuda" and a["train_loss"] == b["train_loss"]
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL needs a GPU per rank: 2 GPUs")
+def test_two_ranks_on_two_gpus_train_the_weights_of_one_process_with_twice_the_batch(tmp_path):
+    """The CPU equivalence test with --torch-device cuda: NCCL all-reduces the gradients."""
+    script = str(ROOT / "tests/support/fit_small.py")
+    one = _run([sys.executable, script, str(tmp_path / "one"), "8", "aer", "cuda"])
+    two = _run([*TORCHRUN, script, str(tmp_path / "two"), "4", "aer", "cuda"])
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-5
+
+
+@pytest.mark.skipif(torch.cuda.device_count() != 1, reason="one GPU: two ranks cannot each have their own")
+def test_two_ranks_sharing_one_gpu_are_refused_before_nccl_starts():
+    done = _run([*TORCHRUN, *TRAIN, "--torch-device", "cuda", "--out", "/tmp/qml-bridge-two-on-one-gpu"])
+    assert done.returncode != 0
+    assert done.stderr.count("process(es) with LOCAL_RANK") == 2  # each rank, in one line
+    assert "2 process(es) with LOCAL_RANK 1 share this machine's 1 GPU(s)" in done.stderr
+    assert str(ROOT / "bridge") not in done.stderr  # no traceback through the bridge (torchrun prints its own)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_torch_device_cuda_is_refused_on_a_machine_without_a_gpu(capsys, tmp_path):
+    assert main(["train", "mnist01", "--torch-device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "--torch-device cuda: no usable CUDA GPU" in capsys.readouterr().err
+
+
+def test_torch_device_is_refused_where_no_network_is_trained(capsys, tmp_path):
+    assert main(["train", "hello", "--torch-device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "hello trains outside the shared training loop, on the CPU; drop --torch-device" in capsys.readouterr().err
 
 
 def test_the_readable_example_script_runs_under_torchrun():
