@@ -94,7 +94,7 @@ def _device(torch_device: str, local_rank: int, local_size: int) -> torch.device
 
 class Placed(nn.Module):
     """``module`` on ``device``: inputs moved there, outputs moved back to the CPU (the training loop, losses,
-    metrics and figures stay on the CPU). Its ``state_dict`` is the module's own, keys unchanged."""
+    metrics and figures stay on the CPU). Checkpoints save the module itself, not this wrapper."""
 
     def __init__(self, module: nn.Module, device: torch.device) -> None:
         super().__init__()
@@ -103,12 +103,6 @@ class Placed(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.module(*(x.to(self.device) for x in inputs)).cpu()
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
-        return self.module.state_dict(*args, **kwargs)
-
-    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
-        return self.module.load_state_dict(*args, **kwargs)
 
 
 def placed(model: nn.Module, device: torch.device) -> nn.Module:

@@ -164,15 +164,20 @@ def pennylane_engine(case: Case, qnode: qml.QNode) -> Engine:
         out = qnode(xt, **case.unflatten(wt))
         y = torch.stack([torch.as_tensor(o) for o in out], dim=-1).to(torch.float64)
         y = y.expand(len(x), case.spec.n_outputs) if y.ndim == 1 else y
-        loss = (y * torch.tensor(v)).sum()
-        gx, gw = torch.autograd.grad(loss, (xt, wt), allow_unused=True)
-        return (
-            y.detach().numpy(),
-            np.zeros_like(x) if gx is None else gx.numpy(),
-            np.zeros_like(w) if gw is None else gw.numpy(),
-        )
+        return autograd_outputs(y, v, xt, wt)
 
     return run
+
+
+def autograd_outputs(y: torch.Tensor, v: np.ndarray, xt: torch.Tensor, wt: torch.Tensor) -> Outputs:
+    """``y`` ``(batch, outputs)`` and, by autograd, the vector-Jacobian products ``v·∂y/∂x`` ``(batch, inputs)``
+    and ``v·∂y/∂w`` ``(weights,)`` (zeros where ``y`` does not depend on them), as float64 NumPy arrays."""
+    gx, gw = torch.autograd.grad((y * torch.tensor(v)).sum(), (xt, wt), allow_unused=True)
+    return (
+        y.detach().numpy(),
+        np.zeros(tuple(xt.shape)) if gx is None else gx.numpy(),
+        np.zeros(tuple(wt.shape)) if gw is None else gw.numpy(),
+    )
 
 
 def truth_engine(case: Case) -> Engine:

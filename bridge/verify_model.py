@@ -41,7 +41,16 @@ from bridge.profiles import Profile, load_profile
 from bridge.qnodes import ListOutputs, make_qnode
 from bridge.shot_noise import TWO_TERM_GATES, angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
 from bridge.translate import Untranslatable, stop, translate
-from bridge.verify import EXACT_TOLERANCE, FD_TOLERANCE, Engine, Outputs, Row, compare, finite_difference_engine
+from bridge.verify import (
+    EXACT_TOLERANCE,
+    FD_TOLERANCE,
+    Engine,
+    Outputs,
+    Row,
+    autograd_outputs,
+    compare,
+    finite_difference_engine,
+)
 
 DEFAULT_PROFILES = ("default", "aer", "aer-shots")
 FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1): qiskit-ml's float32 outputs
@@ -163,12 +172,7 @@ def _pennylane(model: Model, qnode: qml.QNode) -> Engine:
         wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
         parts = qnode(xt, **model.unflatten(wt))
         y = torch.cat([torch.as_tensor(p).reshape(len(x), -1) for p in parts], dim=-1).real.to(torch.float64)
-        gx, gw = torch.autograd.grad((y * torch.tensor(v)).sum(), (xt, wt), allow_unused=True)
-        return (
-            y.detach().numpy(),
-            np.zeros_like(x) if gx is None else gx.numpy(),
-            np.zeros_like(w) if gw is None else gw.numpy(),
-        )
+        return autograd_outputs(y, v, xt, wt)
 
     return run
 

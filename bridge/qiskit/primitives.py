@@ -250,11 +250,12 @@ def sample_counts(probabilities: np.ndarray, shots: int, rng: np.random.Generato
     return rng.multinomial(shots, p / p.sum(axis=1, keepdims=True))
 
 
-def sample_pub_counts(probabilities: np.ndarray, pub: Pub, job_stream: Callable[[], np.random.Generator]) -> np.ndarray:
+def sample_pub_counts(probabilities: np.ndarray, pub: Pub, job_stream: np.random.Generator | None) -> np.ndarray:
     """Counts ``(rows, 2**n)`` of a PUB's rows: each stacked tape's rows from its own generator (``pub.streams``),
-    or all rows from the job's (``job_stream()``)."""
+    or all rows from the job's (``job_stream``, given whenever a PUB of the job has no streams)."""
     if not pub.streams:
-        return sample_counts(probabilities, shots_of(pub), job_stream())
+        assert job_stream is not None, "a PUB without per-tape generators needs the job's"
+        return sample_counts(probabilities, shots_of(pub), job_stream)
     bounds = np.cumsum([0, *(n for n, _ in pub.streams)])
     return np.concatenate(
         [

@@ -94,16 +94,9 @@ class Runner:
             probabilities = primitives.exact_probabilities(
                 self.exact_simulator, pubs, self._run_job, **self._exact_options
             )
-            job: list[np.random.Generator] = []  # drawn only if a PUB has no per-tape generators
-
-            def job_stream() -> np.random.Generator:
-                if not job:
-                    job.append(np.random.default_rng(int(self.rng.integers(2**31))))
-                return job[0]
-
-            return [
-                primitives.sample_pub_counts(p, pub, job_stream) for p, pub in zip(probabilities, pubs, strict=True)
-            ]
+            # one seed for the job, drawn only if a PUB has no per-tape generators (the device's own stays in step)
+            draw = None if all(pub.streams for pub in pubs) else np.random.default_rng(int(self.rng.integers(2**31)))
+            return [primitives.sample_pub_counts(p, pub, draw) for p, pub in zip(probabilities, pubs, strict=True)]
         if kind == "estimator":
             if self._estimator is None:
                 from qiskit_ibm_runtime import EstimatorV2
