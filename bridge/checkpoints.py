@@ -9,9 +9,7 @@ version. A checkpoint written by another run, or by another format, is refused w
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 
 from bridge.exceptions import BridgeError
+from bridge.run_folder import write_atomic
 
 FORMAT = 2  # 1: the unversioned checkpoints of qml-bridge 0.1.0 before this module
 IDENTITY_DEFAULTS = {"world_size": 1}  # identity keys added since format 2, as older checkpoints meant them
@@ -26,16 +25,7 @@ IDENTITY_DEFAULTS = {"world_size": 1}  # identity keys added since format 2, as 
 
 def _write_atomic(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, write)
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:

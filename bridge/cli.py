@@ -193,10 +193,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     main_rank = launched()[1] == 0  # torchrun's rank 0 (or no torchrun) owns the folder
     with contextlib.ExitStack() as stack:
         if main_rank:
-            from bridge.run_folder import RunLock, check_output_folder
+            from bridge.run_folder import RunLock, check_output_folder, set_aside_earlier_run
 
             check_output_folder(config.out, resume=config.resume, overwrite=args.overwrite)
-            stack.enter_context(RunLock(config.out))
+            stack.enter_context(RunLock(config.out))  # held before anything in --out is moved or written
+            if args.overwrite:
+                aside = set_aside_earlier_run(config.out)
+                if aside is not None:
+                    print(f"moved the earlier run's files into {aside}", flush=True)
             print(f"running {example.name} ({example.summary}) on {where}, {config.epochs} epoch(s)", flush=True)
         metrics = example.run(config)
     if "summary" in metrics:  # rank 0 (or the only process) reports; other torchrun ranks write nothing

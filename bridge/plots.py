@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from bridge.run_folder import write_atomic  # noqa: E402
+
 
 def plot_loss(losses: Sequence[float], path: Path, title: str, ylabel: str = "mean training loss (NLL)") -> None:
     """Line plot of the mean training loss per epoch."""
@@ -43,7 +45,7 @@ def plot_predictions(
             f"pred {class_names[pred]} / {class_names[true]}", fontsize=8, color="green" if pred == true else "red"
         )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
 
 
@@ -65,7 +67,7 @@ def _label_and_save(fig: Any, ax: Any, path: Path, title: str, ylabel: str) -> N
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
 
 
@@ -88,5 +90,5 @@ def plot_panels(
     axes[0][-1].legend(fontsize=6)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)

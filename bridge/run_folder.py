@@ -1,7 +1,11 @@
 """The output folder of a run: checked before anything is loaded or run, and held by one run at a time.
 
-:func:`check_output_folder` refuses, with the fix, a ``--out`` that is a file, cannot be created or written, or
-holds an earlier run's checkpoint (unless the run resumes it or overwrites it). :class:`RunLock` holds an
+:func:`check_output_folder` refuses, with the fix, a ``--out`` that is a file, cannot be created or written, holds
+a run file that is a symlink, FIFO or device, or holds an earlier run's checkpoint (unless the run resumes it or
+overwrites it); it changes nothing there. Every file a run writes in ``--out`` goes through :func:`write_atomic`
+(temporary file, rename; symlinks refused, never followed). ``--overwrite`` moves an earlier run's files aside
+(:func:`set_aside_earlier_run`) only once the new run holds the lock, so it never touches a running run's files.
+:class:`RunLock` holds an
 exclusive ``flock`` on ``OUT/.qml-bridge.lock`` while a run writes there; a second run into the same folder stops
 at once naming the first one's PID. The lock is the kernel's: it is released when the holder exits, however it
 exits, so a killed run never leaves a stale lock behind.
@@ -13,28 +17,36 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from bridge.exceptions import BridgeError
 from bridge.validate import write_refused
 
 LOCK_NAME = ".qml-bridge.lock"
 CHECKPOINT_NAME = "checkpoint.pt"
+RUN_FILES = (LOCK_NAME, CHECKPOINT_NAME, "metrics.json", "loss.png", "predictions.png")  # all a run writes in --out
+EARLIER_PREFIX = "earlier-run-"  # --overwrite moves an earlier run's files into OUT/earlier-run-<time>/
 
 
 def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = False) -> None:
-    """Create ``out`` if needed and check that this run may write there.
+    """Create ``out`` if needed and check that this run may write there. Nothing in ``out`` is changed: an earlier
+    run's files are moved aside by :func:`set_aside_earlier_run`, once the new run holds :class:`RunLock`.
 
     Args:
         out: the ``--out`` folder.
         resume: the run continues ``out/checkpoint.pt`` (it must exist; :mod:`bridge.checkpoints` checks it).
-        overwrite: the run may replace an earlier run's checkpoint (it is deleted now, so a new run that stops
-            before its first checkpoint cannot be resumed from the old one).
+        overwrite: the run may start over where an earlier run left a checkpoint.
 
     Raises:
-        BridgeError: ``out`` is a file, cannot be created, is not writable, or holds an earlier run's checkpoint
-            without ``resume`` or ``overwrite``.
+        BridgeError: ``out`` is a file, cannot be created, is not writable, holds a run file that is not a regular
+            file (a symlink, FIFO, device or folder, named), or holds an earlier run's checkpoint without
+            ``resume`` or ``overwrite``.
     """
     if out.exists() and not out.is_dir():
         raise BridgeError(f"--out {out} is a file, not a folder; give a folder for the run's outputs")
@@ -45,16 +57,93 @@ def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = Fa
     reason = write_refused(out)
     if reason:
         raise BridgeError(f"--out {out} is not writable ({reason}); choose another --out")
+    for name in RUN_FILES:
+        check_regular(out / name)
     checkpoint = out / CHECKPOINT_NAME
-    if checkpoint.exists() and not checkpoint.is_file():
-        raise BridgeError(f"{checkpoint} is a folder, not a checkpoint file; remove it or choose another --out")
-    if checkpoint.exists() and not resume:
-        if not overwrite:
-            raise BridgeError(
-                f"--out {out} holds the checkpoint of an earlier run; continue it with --resume, start over with "
-                "--overwrite, or choose another --out"
-            )
-        checkpoint.unlink()
+    if checkpoint.exists() and not resume and not overwrite:
+        raise BridgeError(
+            f"--out {out} holds the checkpoint of an earlier run; continue it with --resume, start over with "
+            "--overwrite, or choose another --out"
+        )
+
+
+def check_regular(path: Path) -> None:
+    """Refuse ``path`` when it exists and is not a regular file; a symlink is refused whatever it points to.
+
+    Raises:
+        BridgeError: naming the path, what it is, and the fix.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    raise BridgeError(
+        f"{path} is {kind}, not a regular file; qml-bridge never writes through one: remove it or choose another --out"
+    )
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through a temporary file in the same folder, fsync and an atomic rename: ``path`` is either
+    the old or the new file, never half, and a symlink at ``path`` is refused, never followed (a rename replaces
+    the name, it does not write through it).
+
+    Args:
+        path: the file to write (its folder must exist).
+        write: called with the open temporary file (binary).
+
+    Raises:
+        BridgeError: ``path`` is a symlink, FIFO, device or folder.
+    """
+    check_regular(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        check_regular(path)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def set_aside_earlier_run(out: Path) -> Path | None:
+    """Move an earlier run's files (checkpoint, metrics, figures) out of the way into a new subfolder of ``out``,
+    ``earlier-run-YYYYmmdd-HHMMSS[-N]``; nothing is deleted. Call it only while holding :class:`RunLock`.
+
+    Returns:
+        The subfolder, or ``None`` when ``out`` held none of those files.
+    """
+    earlier = [out / name for name in RUN_FILES if name != LOCK_NAME and (out / name).is_file()]
+    if not earlier:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = out / f"{EARLIER_PREFIX}{stamp}"
+    n = 1
+    while True:
+        try:
+            aside.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+            aside = out / f"{EARLIER_PREFIX}{stamp}-{n}"
+    for path in earlier:
+        os.rename(path, aside / path.name)  # same folder tree: a rename, atomic, never a copy
+    return aside
 
 
 def check_free_space(out: Path, needed: int) -> None:
@@ -85,7 +174,14 @@ class RunLock(contextlib.AbstractContextManager["RunLock"]):
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        check_regular(self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:  # ELOOP: a symlink put there after the check
+            raise BridgeError(f"{self.path} cannot be opened as a lock file ({e.strerror}); remove it") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise BridgeError(f"{self.path} is not a regular file; qml-bridge never writes through one: remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

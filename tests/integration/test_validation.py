@@ -122,7 +122,7 @@ CASES = [
         "`--out` that cannot be written", lambda t, c: ["train", "mnist01", "--out", str(UNWRITABLE)], "is not writable"
     ),
     Case("`--out` holding an earlier run's checkpoint", _existing_checkpoint, "continue it with --resume, start over"),
-    Case("`--out` whose `checkpoint.pt` is a folder", _folder_checkpoint, "is a folder, not a checkpoint file"),
+    Case("`--out` whose `checkpoint.pt` is a folder", _folder_checkpoint, "is a folder, not a regular file"),
     # ------------------------------------------------------------ profiles
     Case(
         "profile `shots = 1000000000000`",
