@@ -5,23 +5,37 @@ tensors into a parameter expression (``2·(π − x₀)(π − x₁)``). :class:
 angle its own plain parameter ``θ[k]``, evaluates the expressions itself (sympy → torch, so gradients flow through
 them), and hands PennyLane a circuit of plain parameters. ``bridge.verify`` checks the result against the
 original circuit run by ``bridge.reference``.
+
+The converter translates only the instructions of its gate map one to one; anything else it turns into a
+``QubitUnitary`` if it has a matrix, or drops with a warning ("not added to the template"): Qiskit's circuit-library
+classes (``ZZFeatureMap``, ``RealAmplitudes``, …) are one composite ``Gate`` each, and were dropped. So the circuit is
+first expanded (:func:`_expanded`): every instruction outside that map is replaced by its own definition, recursively,
+until only translated instructions remain; one without a definition (nor a fixed matrix) is an :class:`InputError`
+naming it, and the converter's warning, should it still come, is one too.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pennylane as qml
+from pennylane_qiskit.converter import QISKIT_OPERATION_MAP, dagger_map
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter, ParameterExpression, ParameterVector
+from qiskit.circuit import ControlFlowOp, Instruction, Measure, Parameter, ParameterExpression, ParameterVector
+from qiskit.exceptions import QiskitError
 from qiskit.quantum_info import SparsePauliOp
 
 from bridge.exceptions import InputError
 from bridge.expressions import to_sympy
 
+# Qiskit classes the converter translates gate for gate (its own lookup is by class name; it reads UGate as U3Gate)
+ONE_TO_ONE = frozenset(cls.__name__ for cls in QISKIT_OPERATION_MAP.values()) | frozenset(dagger_map) | {"UGate"}
+MAX_DEPTH = 32  # nesting levels of definitions expanded before giving up (Qiskit's library nests 2 or 3)
+_DROPPED = "has not been added to the template"  # pennylane-qiskit's warning for an instruction it drops
 _TORCH_FUNCTIONS = {"sin", "cos", "tan", "exp", "log", "sqrt", "arcsin", "arccos", "arctan"}
 
 
@@ -39,7 +53,8 @@ class QiskitFunction:
     ``weights[j]``, measuring ``⟨O_m⟩`` of each observable (Qiskit qubit ``i`` is wire ``i``).
 
     Raises:
-        InputError: the circuit has parameters that are neither inputs nor weights.
+        InputError: the circuit has parameters that are neither inputs nor weights, or an instruction that neither
+            pennylane-qiskit translates nor decomposes into gates it translates (named).
     """
 
     def __init__(
@@ -58,7 +73,7 @@ class QiskitFunction:
                 f"circuit parameters {unknown} are neither inputs nor weights; list every parameter in "
                 "inputs= or weights="
             )
-        plain, self._angles = _plain_angles(circuit, [*self.inputs, *self.weights])
+        plain, self._angles = _plain_angles(_expanded(circuit), [*self.inputs, *self.weights])
         self._operations = _converted(plain, len(self._angles))
         # from_qiskit_op gives complex coefficients (every expectation value would be complex): a Hermitian
         # observable's are real, so its Pauli sentence is rebuilt with their real parts
@@ -106,13 +121,22 @@ def _converted(plain: QuantumCircuit, n_theta: int) -> list[tuple[Any, list[int 
     operations with the angles of that call.
 
     Raises:
-        InputError: a converted gate changed a marker (scaled or shifted an angle): not replayable.
+        InputError: a converted gate changed a marker (scaled or shifted an angle): not replayable; or the converter
+            dropped an instruction (its warning, made an error).
     """
     import torch
 
     markers = torch.arange(n_theta, dtype=torch.float64).add(MARKER).requires_grad_(True)  # the vector θ
     converter = qml.from_qiskit(plain)
-    tape = qml.tape.make_qscript(converter)(markers) if n_theta else qml.tape.make_qscript(converter)()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=f".*{_DROPPED}", category=UserWarning)
+        try:
+            tape = qml.tape.make_qscript(converter)(markers) if n_theta else qml.tape.make_qscript(converter)()
+        except UserWarning as dropped:
+            untranslated = sorted({i.operation.name for i in plain.data if not _translated(i.operation)})
+            raise InputError(
+                f"qml.from_qiskit would drop a gate ({dropped}); untranslated instructions: {untranslated}"
+            ) from dropped
     operations = []
     for op in tape.operations:
         slots: list[int | None] = []
@@ -129,6 +153,58 @@ def _converted(plain: QuantumCircuit, n_theta: int) -> list[tuple[Any, list[int 
                 slots.append(None)
         operations.append((op, slots))
     return operations
+
+
+def _expanded(circuit: QuantumCircuit, depth: int = 0) -> QuantumCircuit:
+    """``circuit`` with every instruction the converter does not translate (:func:`_translated`) replaced by its
+    definition, recursively: composite gates of Qiskit's circuit library, BlueprintCircuits, gates built from
+    sub-circuits. Each is expanded by its own ``definition`` (what Qiskit's Statevector and Aer simulate), its
+    parameter expressions kept as they are; instructions the converter translates are left alone (no transpiler
+    pass, no basis translation, no matching of instructions by name).
+
+    Raises:
+        InputError: an instruction with neither a translation, a definition nor (parameter-free) a matrix.
+    """
+    if all(_translated(inst.operation) for inst in circuit.data):
+        return circuit
+    if depth >= MAX_DEPTH:
+        raise InputError(f"definitions nested deeper than {MAX_DEPTH} levels in {circuit.name!r}; cannot expand")
+    out = circuit.copy_empty_like()
+    for inst in circuit.data:
+        op = inst.operation
+        if _translated(op):
+            out.append(op, inst.qubits, inst.clbits, copy=False)
+            continue
+        definition = _definition(op)
+        if definition is None:
+            qubits = [circuit.find_bit(q).index for q in inst.qubits]
+            raise InputError(
+                f"instruction {op.name!r} ({type(op).__name__} on qubits {qubits}) has no definition and "
+                "pennylane-qiskit cannot translate it; give it a definition (a sub-circuit) or use standard gates"
+            )
+        out.compose(_expanded(definition, depth + 1), inst.qubits, inst.clbits, inplace=True)
+    return out
+
+
+def _translated(op: Instruction) -> bool:
+    """Whether pennylane-qiskit's converter translates ``op`` without a warning: a gate of its map, a measurement or
+    control flow (converted as such), or an opaque parameter-free gate with a matrix (a ``QubitUnitary``)."""
+    if isinstance(op, Measure | ControlFlowOp) or getattr(op, "base_class", type(op)).__name__ in ONE_TO_ONE:
+        return True
+    if _definition(op) is not None or op.is_parameterized():
+        return False
+    try:
+        op.to_matrix()
+    except (AttributeError, QiskitError):
+        return False
+    return True
+
+
+def _definition(op: Instruction) -> QuantumCircuit | None:
+    try:
+        return op.definition
+    except (QiskitError, TypeError, ValueError):  # a definition that cannot be built (e.g. synthesis failing)
+        return None
 
 
 def _plain_angles(

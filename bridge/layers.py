@@ -126,7 +126,12 @@ class QuantumLayer(nn.Module):
         ``Parameter``s; the layer's one weight tensor ``weights`` follows their order), measured as ``⟨O_m⟩`` of each
         ``SparsePauliOp`` of ``observables``; trained on any profile through PennyLane
         (:class:`bridge.from_qiskit.QiskitFunction`). ``bridge.verify.verify_model`` checks it against the original
-        circuit.
+        circuit. Composite instructions (Qiskit's circuit-library classes such as ``ZZFeatureMap``, gates built from
+        sub-circuits) are expanded into their definitions first.
+
+        Raises:
+            InputError: a parameter that is neither an input nor a weight, or an instruction that can be neither
+                translated nor expanded (named).
         """
         from bridge.from_qiskit import QiskitFunction
 
