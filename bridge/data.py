@@ -8,15 +8,17 @@ them (for the embedded copy, into a user cache folder) before the dataset class 
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
-import shutil
 import tempfile
 import warnings
+import zlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch.utils.data import Subset
@@ -31,7 +33,14 @@ _FILES = {
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _MAGIC = {"images": 2051, "labels": 2049}
+_HEADER = {"images": 16, "labels": 8}  # magic, count, and rows and columns for images: 4 bytes each
 IMAGE_SIZE = (28, 28)  # MNIST and Fashion-MNIST
+# the most items a file of each split may announce: MNIST's and Fashion-MNIST's full splits (the files torchvision
+# reads are at most 16 + 60,000 × 784 bytes: 47 MB)
+MAX_COUNT = {"train": 60_000, "t10k": 10_000}
+CHUNK = 1 << 20  # bytes read and written at a time while expanding a file into the cache
+# a write into the cache failed for want of room (no space, a quota, a file-size limit)
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def embedded_root() -> Path:
@@ -70,9 +79,12 @@ def cache_root() -> Path:
 def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     """Return a root folder where ``torchvision.datasets.<name>`` finds uncompressed IDX files.
 
-    The user's ``root`` is only read: when it holds all four plain IDX files it is returned as it is; otherwise
-    its files are expanded (gzip) or linked (plain) into a folder of the cache (:func:`cache_root`) named after
-    the root's absolute path.
+    The user's ``root`` is only read: when it holds all four plain IDX files (and no ``<name>/processed`` folder,
+    whose legacy ``.pt`` files torchvision would load instead) it is returned as it is; otherwise its files are
+    expanded (gzip) or copied (plain) into a folder of the cache (:func:`cache_root`) named after the root's
+    absolute path. Every file's header is checked before its data is read, and no file larger than its header
+    announces is written or read (:func:`_expand_atomic`, :func:`_check_idx`), so memory and disk stay bounded by
+    the dataset's size (:data:`MAX_COUNT`) whatever a file holds.
 
     Args:
         name: ``"MNIST"`` or ``"FashionMNIST"``.
@@ -80,15 +92,17 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
             subset.
 
     Raises:
-        DataError: a required file is missing from ``root`` or is not a valid IDX file, or the files of a split
-            disagree (image and label counts, image size).
+        DataError: a required file is missing from ``root`` or is not a valid IDX file (magic number, image size,
+            more items than the dataset has, more or fewer bytes than its header announces), the files of a split
+            disagree (image and label counts), or the cache has no room for the expanded files.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     source = Path(root).expanduser() if root is not None else embedded_root()
     raw_src = source / name / "raw"
     stems = [stem for train in (True, False) for stem in _FILES[train]]
-    if root is not None and all((raw_src / stem).is_file() for stem in stems):
+    in_place = all((raw_src / stem).is_file() for stem in stems) and not (source / name / "processed").exists()
+    if root is not None and in_place:
         target = source
     elif root is None:
         target = cache_root()
@@ -105,8 +119,7 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
         if plain.is_file():
             continue
         if root is not None and (raw_src / stem).is_file():
-            raw_dst.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(raw_src / stem, plain)
+            _expand_atomic(raw_src / stem, plain, name)
             continue
         gz = raw_src / f"{stem}.gz"
         if not gz.is_file():
@@ -114,7 +127,7 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
                 f"dataset file {raw_src / stem} (or {gz.name}) is missing; expected "
                 f"torchvision's layout <root>/{name}/raw/{stem}[.gz]"
             )
-        _gunzip_atomic(gz, plain)
+        _expand_atomic(gz, plain, name)
 
     def shown(stem: str) -> Path:  # messages name the user's file, not the cache's copy of it
         if root is None:
@@ -123,59 +136,169 @@ def prepare_root(name: str, root: str | os.PathLike[str] | None = None) -> Path:
 
     for train in (True, False):
         images, labels = _FILES[train]
-        count, rows, cols = _check_idx(raw_dst / images, shown(images))
-        labelled, _, _ = _check_idx(raw_dst / labels, shown(labels))
+        count = _check_idx(raw_dst / images, name, shown(images))
+        labelled = _check_idx(raw_dst / labels, name, shown(labels))
         if count != labelled:
             raise DataError(
                 f"{shown(images)} holds {count} images but {shown(labels).name} holds {labelled} labels; the two "
                 "files of a split must match: replace them with the original pair"
             )
-        if (rows, cols) != IMAGE_SIZE:
-            raise DataError(
-                f"{shown(images)} holds images of {rows}×{cols} pixels; {name}'s are {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]}: "
-                "replace it with the original file"
-            )
     return target
 
 
-def _gunzip_atomic(gz: Path, plain: Path) -> None:
-    plain.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=plain.parent, prefix=f".{plain.name}.")
+def _expand_atomic(source: Path, plain: Path, dataset: str) -> None:
+    """Expand ``source`` (gzip, or a plain IDX file copied as it is) into the cache file ``plain``, bounded by its
+    header.
+
+    The header is read and checked first (:func:`_check_header`); then the data is copied in :data:`CHUNK` pieces
+    and the copy stops as soon as it exceeds the size the header announces, so neither memory nor the cache takes
+    more than the dataset's largest file whatever ``source`` expands to. The file appears under its name only when
+    complete and valid; on any failure the temporary file is removed.
+
+    Raises:
+        DataError: ``source`` cannot be read, is not valid gzip or not a valid IDX file, or holds more or fewer
+            bytes than its header announces (the message names ``source``); or the cache has no room, or cannot be
+            written (the message names the cache folder and how to give it room).
+    """
+    kind = "images" if "images" in plain.name else "labels"
+    opener = gzip.open if source.suffix == ".gz" else open
     try:
-        with gzip.open(gz, "rb") as src, os.fdopen(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, plain)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise DataError(f"cannot decompress {gz}: {e}; replace it with a valid gzip IDX file") from e
+        src = opener(source, "rb")
+    except OSError as e:
+        raise DataError(f"cannot read {source} ({e.strerror or e}); check that it is a readable file") from e
+    with src:
+        header = _read(src, _HEADER[kind], source)
+        count = _check_header(header, plain.name, dataset, source)
+        try:
+            plain.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=plain.parent, prefix=f".{plain.name}.")
+        except OSError as e:
+            raise _cache_error(plain, source, e) from e
+        try:
+            try:
+                _write(fd, header, plain, source)
+                _copy_bounded(src, fd, count * _item_bytes(header, kind), (plain, source, kind, header))
+            finally:
+                os.close(fd)
+            os.replace(tmp, plain)
+        except OSError as e:  # the cache's side: the source's read errors are DataError already
+            raise _cache_error(plain, source, e) from e
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
 
-def _check_idx(path: Path, shown: Path | None = None) -> tuple[int, int, int]:
-    """Check the IDX header (magic number, dimensions) against the file size; returns ``(count, rows, cols)``
-    (rows and cols 1 for a labels file). Messages name ``shown`` (the file the user gave) where it differs."""
-    name = shown or path
-    kind = "images" if "images" in path.name else "labels"
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        header = f.read(16 if kind == "images" else 8)
+def _copy_bounded(src: BinaryIO, fd: int, remaining: int, what: tuple[Path, Path, str, bytes]) -> None:
+    """Copy from ``src`` to ``fd`` exactly ``remaining`` bytes, refusing a source that holds more or fewer."""
+    plain, source, kind, header = what
+    count, written = int.from_bytes(header[4:8], "big"), 0
+    while True:
+        chunk = _read(src, min(CHUNK, remaining - written + 1), source)
+        if not chunk:
+            break
+        if written + len(chunk) > remaining:
+            raise _size_error(source, count, kind, len(header) + remaining, None)
+        _write(fd, chunk, plain, source)
+        written += len(chunk)
+    if written < remaining:
+        raise _size_error(source, count, kind, len(header) + remaining, len(header) + written)
+
+
+def _read(src: BinaryIO, size: int, source: Path) -> bytes:
+    """Up to ``size`` bytes of ``src``; a read or decompression failure blames the data file."""
+    try:
+        return src.read(size)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        action, valid = ("decompress", "gzip IDX") if source.suffix == ".gz" else ("read", "IDX")
+        raise DataError(f"cannot {action} {source}: {e}; replace it with a valid {valid} file") from e
+
+
+def _write(fd: int, data: bytes, plain: Path, source: Path) -> None:
+    """Write all of ``data`` to ``fd`` (a file of the cache)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except OSError as e:
+            raise _cache_error(plain, source, e) from e
+
+
+def _cache_error(plain: Path, source: Path, error: OSError) -> DataError:
+    """A failure to write ``plain`` into the cache: names the cache folder and how to give it room."""
+    reason = error.strerror or str(error)
+    if error.errno in _NO_ROOM:
+        return DataError(
+            f"no room in the data cache {plain.parent} for {plain.name} (expanded from {source}): {reason}; "
+            "free space there or set QML_BRIDGE_CACHE to a folder with room (the full MNIST needs about 55 MB)"
+        )
+    return DataError(
+        f"cannot write {plain.name} into the data cache {plain.parent} ({reason}); "
+        "check that folder or set QML_BRIDGE_CACHE to a writable folder with room"
+    )
+
+
+def _item_bytes(header: bytes, kind: str) -> int:
+    """Bytes per item the header announces: rows × columns for images, 1 for labels."""
+    if kind == "labels":
+        return 1
+    return int.from_bytes(header[8:12], "big") * int.from_bytes(header[12:16], "big")
+
+
+def _check_header(header: bytes, stem: str, dataset: str, name: Path) -> int:
+    """Check an IDX header (magic number, image size, count within the dataset's split); returns the count.
+
+    Messages name ``name`` (the file the user gave).
+    """
+    kind = "images" if "images" in stem else "labels"
     expected = _MAGIC[kind]
     magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
-    if magic != expected or len(header) < (16 if kind == "images" else 8):
+    if magic != expected or len(header) < _HEADER[kind]:
         raise DataError(
             f"{name} is not an IDX {kind} file (magic number {magic}, expected {expected}); "
             "replace it with the original file"
         )
     count = int.from_bytes(header[4:8], "big")
-    rows, cols = (
-        (int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")) if kind == "images" else (1, 1)
-    )
-    per_item = rows * cols
-    if size != len(header) + count * per_item:
+    split = stem.split("-")[0]
+    if count > MAX_COUNT[split]:
         raise DataError(
-            f"{name} is truncated or corrupt: header says {count} {kind} "
-            f"({len(header) + count * per_item} bytes), file has {size} bytes"
+            f"{name} announces {count:,} {kind}; {dataset}'s {split} files hold at most {MAX_COUNT[split]:,}: "
+            "replace it with the original file"
         )
-    return count, rows, cols
+    if kind == "images":
+        rows, cols = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
+        if (rows, cols) != IMAGE_SIZE:
+            raise DataError(
+                f"{name} holds images of {rows}×{cols} pixels; {dataset}'s are {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]}: "
+                "replace it with the original file"
+            )
+    return count
+
+
+def _size_error(name: Path, count: int, kind: str, expected: int, size: int | None) -> DataError:
+    """A file whose size is not the ``expected`` one its header announces: ``size`` bytes, or more (``None``)."""
+    if size is None:
+        return DataError(
+            f"{name} holds more than the {expected:,} bytes its header announces ({count} {kind}); "
+            "replace it with the original file"
+        )
+    return DataError(
+        f"{name} is truncated or corrupt: header says {count} {kind} ({expected:,} bytes), file has {size:,} bytes; "
+        "replace it with the original file"
+    )
+
+
+def _check_idx(path: Path, dataset: str, shown: Path | None = None) -> int:
+    """Check an uncompressed IDX file's header (:func:`_check_header`) against its size, reading only the header;
+    returns the count. Messages name ``shown`` (the file the user gave) where it differs."""
+    name = shown or path
+    kind = "images" if "images" in path.name else "labels"
+    with path.open("rb") as f:
+        header = f.read(_HEADER[kind])
+    count = _check_header(header, path.name, dataset, name)
+    expected = len(header) + count * _item_bytes(header, kind)
+    size = path.stat().st_size
+    if size != expected:
+        raise _size_error(name, count, kind, expected, None if size > expected else size)
+    return count
 
 
 def load_split(
