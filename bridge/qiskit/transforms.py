@@ -106,31 +106,44 @@ def _is_sum_variance(m: Any) -> bool:
 def variance_of_sums(tape: qml.tape.QuantumScript) -> tuple[list[qml.tape.QuantumScript], Callable]:
     """With shots, ``var(O)`` of a Pauli sum ``O = Σ c_i P_i`` becomes ``⟨O²⟩ − ⟨O⟩²``: two Pauli-sum expectation
     values that ``split_non_commuting`` measures in qubit-wise commuting groups (hardware-friendly; no basis
-    change into O's eigenbasis). Exact tapes keep the variance (the exact readers compute it directly).
+    change into O's eigenbasis). Where ``O² = c·I`` (pairwise anticommuting terms, e.g. ``0.5 Z + 0.8 X``), only
+    ``⟨O⟩`` is measured and ``⟨O²⟩`` is the number ``c``. Exact tapes keep the variance (the exact readers compute it
+    directly).
     """
     if not tape.shots or not any(_is_sum_variance(m) for m in tape.measurements):
         return [tape], lambda results: results[0]
     measurements: list[Any] = []
-    slots: list[tuple[int, int | None]] = []  # per original measurement: index of ⟨O⟩ (or itself), of ⟨O²⟩
+    # per original measurement: index of ⟨O⟩ (or of the measurement itself), index of ⟨O²⟩, and c where O² = c·I
+    slots: list[tuple[int, int | None, float | None]] = []
     for m in tape.measurements:
-        if _is_sum_variance(m):
-            rep = m.obs.pauli_rep
-            square = rep @ rep  # Hermitian: the imaginary parts of P_i P_j + P_j P_i cancel
-            square = PauliSentence({w: float(np.real(c)) for w, c in square.items() if abs(c) > 1e-12})
-            measurements += [
-                qml.expval(rep.operation(wire_order=m.obs.wires)),
-                qml.expval(square.operation(wire_order=m.obs.wires)),
-            ]
-            slots.append((len(measurements) - 2, len(measurements) - 1))
-        else:
+        if not _is_sum_variance(m):
             measurements.append(m)
-            slots.append((len(measurements) - 1, None))
+            slots.append((len(measurements) - 1, None, None))
+            continue
+        rep = m.obs.pauli_rep
+        square = rep @ rep  # Hermitian: the imaginary parts of P_i P_j + P_j P_i cancel
+        square = PauliSentence({w: float(np.real(c)) for w, c in square.items() if abs(c) > 1e-12})
+        measurements.append(qml.expval(rep.operation(wire_order=m.obs.wires)))
+        if all(not len(w) for w in square):
+            # pairwise anticommuting terms: O² = c·I, so ⟨O²⟩ = c exactly, a number (measuring c·I would give a
+            # constant NumPy array, which cannot be combined with a batch of torch tensors)
+            slots.append((len(measurements) - 1, None, float(sum(square.values()))))
+        else:
+            measurements.append(qml.expval(square.operation(wire_order=m.obs.wires)))
+            slots.append((len(measurements) - 2, len(measurements) - 1, None))
     rewritten = tape.copy(measurements=measurements)
     single = len(tape.measurements) == 1
 
     def combine(values: Sequence[Any]) -> Any:
         values = [values] if len(measurements) == 1 else values
-        out = [values[i] if square is None else values[square] - values[i] ** 2 for i, square in slots]
+        out = []
+        for i, square, c in slots:
+            if c is not None:
+                out.append(c - values[i] ** 2)
+            elif square is not None:
+                out.append(values[square] - values[i] ** 2)
+            else:
+                out.append(values[i])
         return out[0] if single else tuple(out)
 
     def postprocess(results: Sequence[Any]) -> Any:
