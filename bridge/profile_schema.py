@@ -1,7 +1,8 @@
 """What a profile is: the validated dataclasses, and the TOML text that becomes one.
 
 The keys, their types and the rules between them (see :mod:`bridge.profiles` for the file format) are checked
-here, with the file and line of the offending key in every message.
+here, with the file and line of the offending key in every message; :mod:`bridge.profile_checks` holds the ranges
+of numbers and the diff methods each device serves.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bridge.exceptions import ProfileError
+from bridge.profile_checks import check_diff_method, check_int_range, check_seconds_range
 
-DIFF_METHODS = ("device", "parameter-shift", "finite-diff", "backprop", "adjoint", "best", "spsa", "hadamard")
 QISKIT_DEVICES = ("qiskit.aer", "qiskit.remote", "bridge.qiskit")
 QISKIT_BACKENDS = ("aer", "ibm", "fake")
 EXECUTION_MODES = ("job", "batch", "session")
@@ -108,7 +109,8 @@ class Profile:
         return dataclasses.replace(self, dry_run=True)
 
     def with_seed(self, seed: int | None) -> Profile:
-        """Return a copy with another simulator seed."""
+        """Return a copy with another simulator seed (``0 … 2**32 - 1``, or ``None``)."""
+        check_int_range("seed", seed, str(self.source or self.name))
         return dataclasses.replace(self, seed=seed)
 
 
@@ -139,11 +141,11 @@ def parse_profile(text: str, *, name: str, source: Path | None = None) -> Profil
             raise ProfileError(f'device profile {where} has no {required!r} key; add {required} = "..."')
     profile = Profile(
         name=name,
-        description=_typed(data, "description", str, where),
-        device=_typed(data, "device", str, where),
+        description=_filled(data, "description", where),
+        device=_filled(data, "device", where),
         diff_method=_typed(data, "diff_method", str, where, "parameter-shift"),
         shots=_shots(data.get("shots"), where),
-        seed=_typed(data, "seed", int, where, None),
+        seed=_seed(data, where),
         qiskit=_table(data, "qiskit", QiskitOptions, where),
         ibm=_table(data, "ibm", IBMOptions, where),
         source=source,
@@ -203,6 +205,24 @@ def _typed(data: dict[str, Any], key: str, kind: type, where: _Where, default: A
     return value
 
 
+def _filled(data: dict[str, Any], key: str, where: _Where) -> str:
+    """A string key that must not be blank (``device``, ``description``)."""
+    value = _typed(data, key, str, where)
+    if not value.strip():
+        fix = (
+            'a PennyLane device, e.g. device = "default.qubit"' if key == "device" else "one line that says what it is"
+        )
+        raise ProfileError(f"device profile {where.at(key)}: {key!r} is empty; give {fix}")
+    return value
+
+
+def _seed(data: dict[str, Any], where: _Where) -> int | None:
+    """The simulator's seed: absent, or an integer from 0 to 2**32 - 1."""
+    seed = _typed(data, "seed", int, where, None)
+    check_int_range("seed", seed, where.at("seed"))
+    return seed
+
+
 def _shots(value: Any, where: _Where) -> int | None:
     """Validate shots: absent means exact; otherwise a positive integer."""
     if value is None:
@@ -242,47 +262,31 @@ def _table(data: dict[str, Any], key: str, kind: type, where: _Where) -> Any:
             values[name] = value
             continue
         expected = int if "int" in declared else float if "float" in declared else str
-        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ProfileError(f"device profile {at}: [{key}] {name!r} must be an integer, got {value!r}")
+        if expected is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ProfileError(f"device profile {at}: [{key}] {name!r} must be an integer, got {value!r}")
+            check_int_range(name, value, at, key)
         if expected is float:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
                 raise ProfileError(
                     f"device profile {at}: [{key}] {name!r} must be a number of seconds ≥ 0, got {value!r}"
                 )
             value = float(value)
+            check_seconds_range(name, value, at, key)
         if expected is str and not isinstance(value, str):
             raise ProfileError(f"device profile {at}: [{key}] {name!r} must be a string, got {value!r}")
         values[name] = value
-    retries = values.get("retries", 0)
-    if isinstance(retries, int) and retries < 0:
-        raise ProfileError(
-            f"device profile {where.at('retries', key)}: [{key}] 'retries' must be ≥ 0, got {values['retries']}"
-        )
     return kind(**values)
 
 
 def check_consistency(profile: Profile, where: _Where | str) -> None:
-    if profile.diff_method not in DIFF_METHODS:
-        raise ProfileError(
-            f"device profile {where}: diff_method {profile.diff_method!r} is not one of {', '.join(DIFF_METHODS)}"
-        )
-    if profile.device == "bridge.qiskit" and profile.diff_method in ("adjoint", "backprop"):
-        raise ProfileError(
-            f"device profile {where}: bridge.qiskit does not support diff_method "
-            f"{profile.diff_method!r}: it needs a simulator's internal state, which a Qiskit backend "
-            '(and hardware) does not expose. Use "device", "best" or "parameter-shift" (the '
-            'device\'s batched parameter-shift rule), or "finite-diff" / "spsa"'
-        )
+    """Refuse settings that contradict each other or the device (the diff method, shots, backend, method)."""
+    check_diff_method(profile.device, profile.diff_method, profile.exact, str(where))
     if profile.device == "qiskit.aer" and profile.exact and profile.qiskit.method != "statevector":
         raise ProfileError(
             f"device profile {where}: exact expectation values (no 'shots') need [qiskit] method = "
             f'"statevector", got {profile.qiskit.method!r}; pennylane-qiskit would silently sample 1024 '
             "shots otherwise. Set method = \"statevector\" or give 'shots'."
-        )
-    if profile.diff_method == "adjoint" and not profile.exact:
-        raise ProfileError(
-            f'device profile {where}: diff_method "adjoint" differentiates the simulator\'s exact state and '
-            "takes no shots; remove 'shots', or use \"parameter-shift\""
         )
     if profile.qiskit.optimization_level is not None and profile.qiskit.optimization_level not in OPTIMIZATION_LEVELS:
         raise ProfileError(

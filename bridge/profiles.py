@@ -8,9 +8,9 @@ Schema (every key but ``device`` and ``description`` optional)::
 
     description = "one line shown by `qml-bridge devices`"
     device = "qiskit.aer"            # a PennyLane device name
-    diff_method = "parameter-shift"  # any PennyLane diff_method
+    diff_method = "parameter-shift"  # one the device serves (bridge.profile_checks.DEVICE_DIFF_METHODS)
     shots = 1024                     # omit for exact expectation values
-    seed = 1234                      # simulator seed (sampling and noise)
+    seed = 1234                      # simulator seed (sampling and noise), 0 … 2**32 - 1
 
     [qiskit]                         # only for qiskit.* and bridge.qiskit devices
     # backend: "aer" (Aer, ideal or with noise_backend), "ibm" (QiskitRuntimeService), "fake" (a fake IBM
@@ -19,10 +19,10 @@ Schema (every key but ``device`` and ``description`` optional)::
     backend = "aer"                  # bridge.qiskit: "aer" or "ibm" (QiskitRuntimeService, see [ibm])
     noise_backend = "FakeManilaV2"   # a backend of qiskit_ibm_runtime.fake_provider
     optimization_level = 1           # transpiler options
-    seed_transpiler = 1234
-    retries = 3                      # bridge.qiskit: retries of a failed primitive job
-    retry_backoff = 1.0              # seconds before the first retry, doubled for each further one
-    job_timeout = 600.0              # seconds to wait for one job (omit: no limit)
+    seed_transpiler = 1234           # 0 … 2**32 - 1
+    retries = 3                      # bridge.qiskit: retries of a failed primitive job, 0 … 20
+    retry_backoff = 1.0              # seconds before the first retry, doubled for each further one (≤ 3600)
+    job_timeout = 600.0              # seconds to wait for one job, > 0 and ≤ 30 days (omit: no limit)
 
     [ibm]                            # only for IBM backends (real or fake)
     backend = ""                     # empty: least busy device with enough qubits; "fake_manila" for "fake"
@@ -36,7 +36,7 @@ Schema (every key but ``device`` and ``description`` optional)::
     twirling = { enable_gates = true }
 
 A name ``BASE:DEVICE`` (``aer-noisy:brisbane``, ``ibm-fake-manila:kyiv``) is the profile ``BASE`` with
-its fake IBM device replaced by ``DEVICE``.
+its fake IBM device replaced by ``DEVICE``; an empty ``DEVICE`` (``aer-noisy:``) is refused.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from importlib import resources
 from pathlib import Path
 
 from bridge.exceptions import ProfileError
+from bridge.profile_checks import DIFF_METHODS
 from bridge.profile_schema import (
-    DIFF_METHODS,
     EXECUTION_MODES,
     QISKIT_BACKENDS,
     QISKIT_DEVICES,
@@ -128,7 +128,12 @@ def load_profile(name: str | os.PathLike[str] | Profile | None = None) -> Profil
     text = os.fspath(chosen)
     base, colon, variant = text.partition(":")
     if colon and not _looks_like_path(text):
-        return with_fake_device(load_profile(base), variant)
+        if not variant.strip():
+            raise ProfileError(
+                f"profile {text!r} names no fake device after ':' (an unset shell variable?); give one "
+                f"({base}:brisbane) or drop the ':' for {base}'s own"
+            )
+        return with_fake_device(load_profile(base), variant.strip())
     path = _profile_path(chosen)
     try:
         text = path.read_text(encoding="utf-8")
@@ -149,8 +154,10 @@ def with_fake_device(profile: Profile, device: str) -> Profile:
         device: a fake device's name: ``"brisbane"``, ``"fake_brisbane"`` or ``"FakeBrisbane"``.
 
     Raises:
-        ProfileError: the profile has no fake device to replace.
+        ProfileError: the profile has no fake device to replace, or ``device`` is empty.
     """
+    if not device.strip():
+        raise ProfileError(f"no fake device given to replace {profile.name!r}'s; name one, e.g. 'brisbane'")
     if profile.qiskit.noise_backend:
         changed = dataclasses.replace(profile, qiskit=dataclasses.replace(profile.qiskit, noise_backend=device))
     elif profile.qiskit.backend == "fake":

@@ -197,3 +197,77 @@ def test_a_roots_legacy_processed_files_are_never_what_torchvision_reads(tmp_pat
         (tmp_path / "MNIST" / "processed" / name).write_bytes(b"not what the raw files hold")
     assert prepare_root("MNIST", tmp_path) != tmp_path
     assert len(load_split("MNIST", train=False, classes=(3,), per_class=None, root=tmp_path)) == 100
+
+
+# ---------------------------------------------------------------------------------------------------- profiles
+
+
+def _profile(tmp: Path, body: str) -> str:
+    path = tmp / "mine.toml"
+    path.write_text('description = "mine"\n' + body)
+    return str(path)
+
+
+NOISY = 'device = "bridge.qiskit"\nshots = 64\n[qiskit]\nnoise_backend = "FakeManilaV2"\n'
+
+
+@pytest.mark.parametrize("name", ["aer-noisy:", "ibm-fake-manila:", "aer-noisy: "])
+def test_an_empty_fake_device_variant_is_refused(name, tmp_path, capsys):
+    """``aer-noisy:`` (``aer-noisy:$UNSET``) ran the ideal simulator, no noise, and called it "aer-noisy:"."""
+    line = _refused(_train(tmp_path, "--device", name, "--dry-run"), capsys)
+    assert f"profile {name!r} names no fake device after ':'" in line, line
+    assert f"give one ({name.partition(':')[0]}:brisbane) or drop the ':'" in line
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        (
+            'device = "default.qubit"\nseed = -1\n',
+            "line 3: 'seed' must be ≥ 0 and ≤ 4294967295 (2**32 - 1), got -1",
+        ),
+        (
+            'device = "default.qubit"\nseed = 4294967296\n',
+            "line 3: 'seed' must be ≥ 0 and ≤ 4294967295 (2**32 - 1), got 4294967296",
+        ),
+        (
+            NOISY + "seed_transpiler = -5\n",
+            "line 6: [qiskit] 'seed_transpiler' must be ≥ 0 and ≤ 4294967295 (2**32 - 1), got -5",
+        ),
+        (
+            'device = "bridge.qiskit"\nshots = 64\n[qiskit]\nretries = 0\njob_timeout = 0\n',
+            "line 6: [qiskit] 'job_timeout' must be a number of seconds > 0, got 0; omit it for no limit",
+        ),
+        (
+            'device = "bridge.qiskit"\nshots = 64\n[qiskit]\nretries = 1000\n',
+            "line 5: [qiskit] 'retries' must be ≥ 0 and ≤ 20, got 1000",
+        ),
+        (
+            'device = "bridge.qiskit"\nshots = 64\n[qiskit]\njob_timeout = 1e10\n',
+            "line 5: [qiskit] 'job_timeout' must be a number of seconds ≤ 2,592,000 (30 days), got 1e+10",
+        ),
+        (
+            'device = "default.qubit"\ndiff_method = "hadamard"\n',
+            "diff_method 'hadamard' needs an auxiliary wire",
+        ),
+        (
+            'device = "lightning.qubit"\ndiff_method = "backprop"\n',
+            "lightning.qubit does not support diff_method 'backprop'; use one of best, adjoint, parameter-shift, "
+            "finite-diff, spsa",
+        ),
+    ],
+    ids=[
+        "seed -1",
+        "seed 2**32",
+        "seed_transpiler -5",
+        "job_timeout 0",
+        "retries 1000",
+        "job_timeout 1e10",
+        "hadamard on default.qubit",
+        "backprop on lightning.qubit",
+    ],
+)
+def test_a_profile_value_out_of_range_is_refused(body, expect, tmp_path, capsys):
+    """Before: ValueError or WireError tracebacks, or (job_timeout 0) every job "failed" and exit 1."""
+    line = _refused(_train(tmp_path, "--device", _profile(tmp_path, body)), capsys)
+    assert expect in line, line

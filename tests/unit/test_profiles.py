@@ -158,3 +158,131 @@ def test_with_shots_validates():
 def test_builtin_names_are_the_shipped_files():
     assert builtin_names() == sorted(builtin_names())
     assert "aer" in builtin_names()
+
+
+# the diff methods each device serves (PennyLane 0.45, a torch QNode on exactly the circuit's wires); the table
+# bridge.profile_checks.DEVICE_DIFF_METHODS holds, checked here against the devices themselves where they run
+SERVED = {
+    "default.qubit": {"best", "backprop", "adjoint", "parameter-shift", "finite-diff", "spsa"},
+    "default.mixed": {"parameter-shift", "finite-diff", "spsa"},  # backprop ("best" too): NaN through a CNOT
+    "lightning.qubit": {"best", "adjoint", "parameter-shift", "finite-diff", "spsa"},
+    "qiskit.aer": {"best", "parameter-shift", "finite-diff", "spsa"},
+    "bridge.qiskit": {"device", "best", "parameter-shift", "finite-diff", "spsa"},
+}
+
+
+def _exact_profile(device: str, method: str) -> str:
+    return f'description="x"\ndevice="{device}"\ndiff_method="{method}"\n'
+
+
+@pytest.mark.parametrize("device", sorted(SERVED))
+def test_a_profile_takes_exactly_the_diff_methods_its_device_serves(device):
+    """Every method of the table loads and differentiates a small circuit; every other one is refused on load."""
+    import pennylane as qml
+    import torch
+
+    from bridge.profiles import DIFF_METHODS
+    from bridge.qnodes import make_qnode
+
+    def circuit(x, w):
+        qml.RY(x[..., 0], wires=0)
+        qml.RX(w[0], wires=0)
+        qml.CNOT(wires=[0, 1])
+        return qml.expval(qml.PauliZ(1))
+
+    for method in DIFF_METHODS:
+        text = _exact_profile(device, method)
+        if method not in SERVED[device]:
+            with pytest.raises(ProfileError, match=rf"diff_method '{method}'"):
+                parse_profile(text, name="t")
+            continue
+        w = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+        x = torch.tensor([[0.1], [0.2]], dtype=torch.float64)
+        make_qnode(circuit, parse_profile(text, name="t"), 2)(x, w).sum().backward()
+        assert w.grad is not None and torch.isfinite(w.grad).all(), (device, method)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            _exact_profile("lightning.qubit", "backprop"),
+            r"t: lightning.qubit does not support diff_method 'backprop'; use one of best, adjoint, parameter-shift, "
+            r"finite-diff, spsa",
+        ),
+        (
+            _exact_profile("default.qubit", "device"),
+            r"default.qubit does not support diff_method 'device'; use one of best, backprop, adjoint",
+        ),
+        (
+            _exact_profile("default.qubit", "hadamard"),
+            r"'hadamard' needs an auxiliary wire .* use \"parameter-shift\" \(the same exact gradients\) or one of best",
+        ),
+        (_exact_profile("my.plugin", "hadamard"), r"'hadamard' needs an auxiliary wire"),
+        (_exact_profile("default.qubit", "backprop") + "shots=10\n", r'"backprop" differentiates .* takes no shots'),
+        (_exact_profile("default.mixed", "adjoint"), r"default.mixed does not support diff_method 'adjoint'"),
+        (_exact_profile("default.mixed", "best"), r"'best' \(\"best\" picks backprop, whose gradients are NaN"),
+        ('description="x"\ndevice="default.qubit"\nseed=-1\n', r"t, line 3: 'seed' must be ≥ 0 and ≤ 4294967295"),
+        ('description="x"\ndevice="default.qubit"\nseed=4294967296\n', r"got 4294967296"),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nnoise_backend="FakeManilaV2"\n'
+            "seed_transpiler=4294967296\n",
+            r"line 6: \[qiskit\] 'seed_transpiler' must be ≥ 0 and ≤ 4294967295",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nretries=21\n',
+            r"line 5: \[qiskit\] 'retries' must be ≥ 0 and ≤ 20, got 21",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\njob_timeout=0\n',
+            r"line 5: \[qiskit\] 'job_timeout' must be a number of seconds > 0, got 0; omit it for no limit",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nretry_backoff=3601\n',
+            r"line 5: \[qiskit\] 'retry_backoff' must be a number of seconds ≤ 3,600, got 3601",
+        ),
+        (
+            'description="x"\ndevice="bridge.qiskit"\nshots=4\n[qiskit]\nbackend="ibm"\n[ibm]\nconnect_timeout=0\n',
+            r"line 7: \[ibm\] 'connect_timeout' must be a number of seconds > 0, got 0",
+        ),
+    ],
+)
+def test_values_out_of_range_and_methods_a_device_cannot_serve_are_refused(text, message):
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(text, name="t")
+
+
+def test_edges_of_the_ranges_load():
+    prof = parse_profile(
+        'description="x"\ndevice="bridge.qiskit"\nshots=4\nseed=4294967295\n[qiskit]\nnoise_backend="FakeManilaV2"\n'
+        "seed_transpiler=0\nretries=20\nretry_backoff=0\njob_timeout=0.5\n",
+        name="t",
+    )
+    assert (prof.seed, prof.qiskit.seed_transpiler, prof.qiskit.retries) == (2**32 - 1, 0, 20)
+    assert prof.with_seed(0).seed == 0
+    with pytest.raises(ProfileError, match=r"'seed' must be ≥ 0"):
+        prof.with_seed(-1)
+
+
+@pytest.mark.parametrize("name", ["aer-noisy:", "aer-noisy:  ", "ibm-fake-manila:"])
+def test_an_empty_variant_is_refused_and_a_spaced_one_is_trimmed(name):
+    with pytest.raises(ProfileError, match=rf"profile '{name}' names no fake device after ':'"):
+        load_profile(name)
+    assert load_profile("aer-noisy: brisbane").qiskit.noise_backend == "brisbane"
+    from bridge.profiles import with_fake_device
+
+    with pytest.raises(ProfileError, match="no fake device given"):
+        with_fake_device(load_profile("aer-noisy"), " ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('description="x"\ndevice=""\n', r"t, line 2: 'device' is empty; give a PennyLane device"),
+        ('description=" "\ndevice="default.qubit"\n', r"t, line 1: 'description' is empty; give one line"),
+    ],
+)
+def test_a_blank_device_or_description_is_refused(text, message):
+    """Found by test_fuzz's structured profiles (``device = ""`` loaded, and failed only when a device was built)."""
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(text, name="t")
