@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -172,6 +173,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         torch_device=args.torch_device,
     )
     example.check(config, dry_run=args.dry_run)
+    if args.overwrite and args.resume:
+        raise BridgeError("--resume continues the checkpoint in --out, --overwrite discards it: give one of them")
+    if not args.dry_run and launched()[1] == 0:
+        from bridge.run_folder import check_output_folder
+
+        check_output_folder(config.out, resume=config.resume, overwrite=args.overwrite)
     if args.nproc is not None and not args.dry_run:
         raise BridgeError(
             "--nproc sizes a --dry-run preview; to train on N processes start the run with "
@@ -187,21 +194,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"cost preview of {example.name} on {_describe(profile)}; no circuit was run")
         print(format_preview(preview, config.batch_size))
         return 0
-    if args.overwrite and args.resume:
-        raise BridgeError("--resume continues the checkpoint in --out, --overwrite discards it: give one of them")
     where = "a classical layer instead of the circuit (--classical)" if config.classical else _describe(profile)
     main_rank = launched()[1] == 0  # torchrun's rank 0 (or no torchrun) owns the folder
     with contextlib.ExitStack() as stack:
         if main_rank:
-            from bridge.run_folder import RunLock, check_output_folder, set_aside_earlier_run
+            from bridge.run_folder import FolderClaim
 
-            check_output_folder(config.out, resume=config.resume, overwrite=args.overwrite)
-            stack.enter_context(RunLock(config.out))  # held before anything in --out is moved or written
-            if args.overwrite:
-                aside = set_aside_earlier_run(config.out)
-                if aside is not None:
-                    print(f"moved the earlier run's files into {aside}", flush=True)
-            print(f"running {example.name} ({example.summary}) on {where}, {config.epochs} epoch(s)", flush=True)
+            # checked now, changed nothing; claimed (created, locked, an earlier run moved aside) by the run once
+            # the profile, the data and the model have passed their checks too
+            claim = FolderClaim(
+                config.out,
+                stack,
+                resume=config.resume,
+                overwrite=args.overwrite,
+                announce=f"running {example.name} ({example.summary}) on {where}, {config.epochs} epoch(s)",
+            )
+            config = dataclasses.replace(config, claim=claim)
         metrics = example.run(config)
     if "summary" in metrics:  # rank 0 (or the only process) reports; other torchrun ranks write nothing
         print(f"{metrics['summary']}; {metrics['seconds']:.1f} s; wrote metrics.json and its figures to {config.out}")
@@ -214,6 +222,16 @@ def _after_failure(args: argparse.Namespace) -> str:
     if checkpoint is not None and checkpoint.is_file():
         return f"The last checkpoint ({checkpoint}) is intact; continue with --resume once the backend works again."
     return "No checkpoint was written yet; run the command again once the backend works."
+
+
+def _after_interrupt(args: argparse.Namespace) -> str:
+    """What an interrupted command leaves, as it is on disk now."""
+    if args.command != "train":
+        return "the verification stopped before its verdict; nothing was written"
+    checkpoint = _train_out(args) / "checkpoint.pt"
+    if checkpoint.is_file() and not checkpoint.is_symlink():
+        return f"the checkpoint {checkpoint} holds the run up to its last save (continue with --resume)"
+    return "no checkpoint was written, so there is nothing to resume: run the command again"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,10 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"qml-bridge: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "qml-bridge: interrupted; progress up to the last step is in the checkpoint (resume with --resume)",
-            file=sys.stderr,
-        )
+        print(f"qml-bridge: interrupted; {_after_interrupt(args)}", file=sys.stderr)
         return 130
 
 

@@ -14,6 +14,7 @@ exits, so a killed run never leaves a stale lock behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -35,8 +36,8 @@ EARLIER_PREFIX = "earlier-run-"  # --overwrite moves an earlier run's files into
 
 
 def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = False) -> None:
-    """Create ``out`` if needed and check that this run may write there. Nothing in ``out`` is changed: an earlier
-    run's files are moved aside by :func:`set_aside_earlier_run`, once the new run holds :class:`RunLock`.
+    """Check that this run may write into ``out``, changing nothing: a folder that does not exist yet is not
+    created (:class:`FolderClaim` creates it, once every other check has passed).
 
     Args:
         out: the ``--out`` folder.
@@ -50,10 +51,12 @@ def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = Fa
     """
     if out.exists() and not out.is_dir():
         raise BridgeError(f"--out {out} is a file, not a folder; give a folder for the run's outputs")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BridgeError(f"--out {out} cannot be created ({e.strerror or e}); choose another --out") from None
+    if not out.exists():
+        existing = next(p for p in [out.parent, *out.parents] if p.exists() or p == Path(p.anchor))
+        reason = write_refused(existing) if existing.is_dir() else f"{existing} is a file"
+        if reason:
+            raise BridgeError(f"--out {out} cannot be created ({reason}); choose another --out")
+        return
     reason = write_refused(out)
     if reason:
         raise BridgeError(f"--out {out} is not writable ({reason}); choose another --out")
@@ -65,6 +68,46 @@ def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = Fa
             f"--out {out} holds the checkpoint of an earlier run; continue it with --resume, start over with "
             "--overwrite, or choose another --out"
         )
+
+
+class FolderClaim:
+    """The moment a run starts writing into ``out``: called once every option, the profile, the data and the
+    model have been checked (:func:`bridge.train.output_folder` calls it), so a run refused for any of those
+    leaves ``out`` as it was. It creates ``out``, checks it again, takes :class:`RunLock` (held until ``stack``
+    closes) and only then, with ``overwrite``, moves an earlier run's files aside.
+
+    Args:
+        out: the ``--out`` folder.
+        stack: where the lock is held (the CLI's ``ExitStack`` around the run).
+        resume: the run continues ``out/checkpoint.pt``.
+        overwrite: move an earlier run's files into ``out/earlier-run-<time>/``.
+        announce: printed once the folder is held (the CLI's "running …" line).
+    """
+
+    def __init__(
+        self, out: Path, stack: contextlib.ExitStack, *, resume: bool, overwrite: bool, announce: str = ""
+    ) -> None:
+        self.out, self.stack, self.resume, self.overwrite, self.announce = out, stack, resume, overwrite, announce
+        self.claimed = False
+
+    def __call__(self) -> Path:
+        """Create, check, lock and (with ``overwrite``) clear ``out``; returns it. Later calls return ``out``."""
+        if self.claimed:
+            return self.out
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BridgeError(f"--out {self.out} cannot be created ({e.strerror or e}); choose another --out") from None
+        check_output_folder(self.out, resume=self.resume, overwrite=self.overwrite)
+        self.stack.enter_context(RunLock(self.out))  # held before anything in --out is moved or written
+        if self.overwrite:
+            aside = set_aside_earlier_run(self.out)
+            if aside is not None:
+                print(f"moved the earlier run's files into {aside}", flush=True)
+        if self.announce:
+            print(self.announce, flush=True)
+        self.claimed = True
+        return self.out
 
 
 def check_regular(path: Path) -> None:
@@ -108,7 +151,10 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
         BridgeError: ``path`` is a symlink, FIFO, device or folder.
     """
     check_regular(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _write_failure(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -116,9 +162,25 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(f.fileno())
         check_regular(path)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_failure(path, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_failure(path: Path, error: OSError) -> BridgeError:
+    """A failed write as one line: the file, why, the free space where it matters, and that the file before the
+    write (if any) is intact."""
+    kept = f"the previous {path.name} is intact" if path.is_file() else f"no {path.name} was written"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = shutil.disk_usage(path.parent).free
+        return BridgeError(
+            f"no space left in {path.parent} ({free / 2**20:,.1f} MiB free) while writing {path.name}; {kept}. "
+            "Free some space, then run again (with --resume where a checkpoint was kept)"
+        )
+    return BridgeError(f"{path} cannot be written ({error.strerror or error}); {kept}. Choose another --out")
 
 
 def set_aside_earlier_run(out: Path) -> Path | None:

@@ -55,6 +55,9 @@ class TrainConfig:
         world_size: processes training together (``torchrun``'s ``WORLD_SIZE``; set by :func:`fit`).
         torch_device: where the model's tensors live: ``"cpu"``, or ``"cuda"`` (each process its own GPU, NCCL
             under torchrun); the circuits run where the profile says.
+        claim: called by :func:`output_folder` once the options, profile, data and model have passed their checks,
+            before anything is written into ``out``; returns ``out`` (the CLI's :class:`bridge.run_folder.FolderClaim`
+            creates, locks and clears it there). ``None``: ``out`` is simply created.
     """
 
     profile: Profile
@@ -70,6 +73,7 @@ class TrainConfig:
     settings: Any = None
     world_size: int = 1
     torch_device: str = "cpu"
+    claim: Callable[[], Path] | None = None
 
     def metadata(self, example: str) -> dict[str, Any]:
         """The run's settings as ``metrics.json`` records them."""
@@ -128,7 +132,10 @@ class SupervisedTask(Protocol):
 
 
 def output_folder(config: TrainConfig) -> Path:
-    """The run's output folder, created."""
+    """The run's output folder, created (claimed through ``config.claim`` where the CLI gave one). A run calls it
+    once its checks have passed, right before it writes its first file."""
+    if config.claim is not None:
+        return config.claim()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     return out

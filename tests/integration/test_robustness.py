@@ -191,7 +191,7 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_equals_an_uninterrupted_
     # no periodic checkpoints: the one after epoch 1 exists, then Ctrl-C lands in epoch 2
     code, stderr, _ = _run_until(tmp_path, lambda p: p["epoch"] == 1, signal.SIGINT)
     assert code == 130, stderr
-    assert "resume with --resume" in stderr and "Traceback" not in stderr
+    assert "holds the run up to its last save (continue with --resume)" in stderr and "Traceback" not in stderr
     progress = _checkpoint_progress(tmp_path / CHECKPOINT)
     assert progress["epoch"] >= 1 and (progress["epoch"], progress["step"]) != (1, 0)  # saved at the interrupt
     resumed = subprocess.run(_cli(tmp_path, "--resume"), capture_output=True, text=True, timeout=600)
