@@ -23,7 +23,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from bridge import distributed
-from bridge.checkpoints import RunCheckpoint, rank_state, write_json
+from bridge.checkpoints import EXECUTION_KEYS, RunCheckpoint, profile_identity, rank_state, write_json
 from bridge.distributed import World
 from bridge.exceptions import BridgeError, RankFailure
 from bridge.interrupts import DeferredInterrupt
@@ -31,7 +31,6 @@ from bridge.profiles import Profile
 from bridge.run_folder import check_free_space
 
 CHECKPOINT = "checkpoint.pt"
-EXECUTION_KEYS = ("primitive_jobs", "pub_rows", "circuit_shots")
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,9 @@ class TrainConfig:
         }
 
     def identity(self, example: str) -> dict[str, Any]:
-        """What a checkpoint of this run must match to be resumed by it."""
+        """What a checkpoint of this run must match to be resumed by it: the options, and what the profile
+        resolved to (a hash of its settings and its backend), so that a profile file of the same name that now
+        names another device is not resumed."""
         return {
             "example": example,
             "profile": self.profile.name,
@@ -100,6 +101,7 @@ class TrainConfig:
             "batch_size": self.batch_size,
             "classical": self.classical,
             "world_size": self.world_size,
+            **profile_identity(self.profile),
         }
 
 
@@ -248,6 +250,7 @@ def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
 
 def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
     started = time.perf_counter()
+    identity = config.identity(task.name)  # before each rank's own simulator seed: the run's, the same on all
     if w.distributed:
         base = config.profile.seed if config.profile.seed is not None else config.seed
         config = replace(config, profile=config.profile.with_seed(distributed.rank_seed(base, w.rank)))
@@ -272,7 +275,7 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
     out = output_folder(config)
     if w.main:  # the model, Adam's two moments and some room for the rest
         check_free_space(out, 3 * sum(p.numel() * p.element_size() for p in model.parameters()) + 2**20)
-    checkpoint = RunCheckpoint(out / CHECKPOINT, config.identity(task.name))
+    checkpoint = RunCheckpoint(out / CHECKPOINT, identity)
     sampler = DistributedSampler(
         train_set, num_replicas=w.size, rank=w.rank, shuffle=True, seed=config.seed * 1_000_003, drop_last=False
     )
@@ -283,7 +286,12 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
     progress, seconds_before, executed_before = Progress(), 0.0, {}
     if config.resume:
         state = checkpoint.restore(
-            modules, quantum_devices(model), epochs=config.epochs, steps_per_epoch=len(loader), rank=w.rank
+            modules,
+            quantum_devices(model),
+            epochs=config.epochs,
+            steps_per_epoch=len(loader),
+            rank=w.rank,
+            history_keys=tuple(history),
         )
         history, seconds_before, executed_before = state["history"], state["seconds"], state["execution"]
         progress = Progress(**state["progress"])

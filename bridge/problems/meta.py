@@ -136,7 +136,7 @@ def run(config: TrainConfig) -> dict[str, Any]:
     checkpoint = RunCheckpoint(out / CHECKPOINT, config.identity("meta"))
     epoch, history, seconds_before, executed_before = 0, {"train_loss": []}, 0.0, {}
     if config.resume:
-        state = checkpoint.restore(modules, devices, epochs=config.epochs)
+        state = checkpoint.restore(modules, devices, epochs=config.epochs, history_keys=("train_loss",))
         epoch, history = state["progress"]["epoch"], state["history"]
         seconds_before, executed_before = state["seconds"], state["execution"]
     with tracked(circuit, executed_before) as execution:
