@@ -93,6 +93,47 @@ def _file_out(tmp: Path, real: Path) -> list[str]:
     return ["train", "mnist01", "--out", str(tmp / "taken")]
 
 
+def _linked(name: str) -> Callable[[Path, Path], list[str]]:
+    """``--out`` whose file ``name`` is a symlink to a file outside it (an unpacked or shared run folder)."""
+
+    def setup(tmp: Path, real: Path) -> list[str]:
+        (tmp / "out").mkdir()
+        (tmp / "victim.txt").write_text("precious")
+        (tmp / "out" / name).symlink_to(tmp / "victim.txt")
+        return _train(tmp, "--overwrite")
+
+    return setup
+
+
+def _fifo_checkpoint(tmp: Path, real: Path) -> list[str]:
+    (tmp / "out").mkdir()
+    os.mkfifo(tmp / "out" / "checkpoint.pt")
+    return _train(tmp, "--resume")
+
+
+def _gzip_bomb(tmp: Path) -> list[str]:
+    """A valid 100-image header followed by 64 MiB of zeros (64 kB compressed)."""
+    raw = tmp / "data" / "MNIST" / "raw"
+    shutil.copytree(embedded_root() / "MNIST" / "raw", raw)
+    header = (2051).to_bytes(4, "big") + (100).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(64 * 2**20), 1))
+    return _train(tmp, "--data-root", str(tmp / "data"), "--dry-run")
+
+
+def _bomb_checkpoint(tmp: Path, real: Path) -> list[str]:
+    """The real checkpoint with 64 MiB of zeros under an unknown key, deflated (torch.save stores entries as is)."""
+    import zipfile
+
+    (tmp / "out").mkdir()
+    state = torch.load(real, weights_only=True)
+    state["junk"] = torch.zeros(16 * 2**20)
+    torch.save(state, tmp / "plain.pt")
+    with zipfile.ZipFile(tmp / "plain.pt") as src, zipfile.ZipFile(tmp / "out" / "checkpoint.pt", "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
+    return _train(tmp, "--device", "default", "--resume")
+
+
 CASES = [
     # ------------------------------------------------------------ options
     Case("`--seed -1`", lambda t, c: _train(t, "--seed", "-1"), "a seed is an integer from 0 to 4294967295"),
@@ -123,6 +164,15 @@ CASES = [
     ),
     Case("`--out` holding an earlier run's checkpoint", _existing_checkpoint, "continue it with --resume, start over"),
     Case("`--out` whose `checkpoint.pt` is a folder", _folder_checkpoint, "is a folder, not a regular file"),
+    Case("`--out` whose `checkpoint.pt` is a FIFO", _fifo_checkpoint, "is a FIFO, not a regular file"),
+    Case("`--out` whose lock file is a symlink", _linked(".qml-bridge.lock"), "is a symbolic link, not a regular"),
+    Case("`--out` whose `loss.png` is a symlink", _linked("loss.png"), "is a symbolic link, not a regular file"),
+    Case(
+        "`--overwrite --batch-size 100000` (the earlier run kept)",
+        lambda t, c: _existing_checkpoint(t, c) + ["--overwrite", "--batch-size", "100000"],
+        "give at most 200",
+    ),
+    Case("`--device aer-noisy:` (an empty variant)", lambda t, c: _train(t, "--device", "aer-noisy:"), "drop the ':'"),
     # ------------------------------------------------------------ profiles
     Case(
         "profile `shots = 1000000000000`",
@@ -177,6 +227,23 @@ CASES = [
         lambda t, c: _train(t, "--device", _profile(t, 'device = "bridge.qiskit"\n[qiskit]\nmethod = "stabilizer"\n')),
         "cannot give the ideal simulator's exact",
     ),
+    Case(
+        "profile `seed = -1`",
+        lambda t, c: _train(t, "--device", _profile(t, 'device = "default.qubit"\nseed = -1\n')),
+        "seed",
+    ),
+    Case(
+        "profile `job_timeout = 0`",
+        lambda t, c: _train(
+            t, "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 8\n[qiskit]\njob_timeout = 0\n')
+        ),
+        "job_timeout",
+    ),
+    Case(
+        'profile `diff_method = "hadamard"` on `default.qubit`',
+        lambda t, c: _train(t, "--device", _profile(t, 'device = "default.qubit"\ndiff_method = "hadamard"\n')),
+        "hadamard",
+    ),
     # ------------------------------------------------------------ environment
     Case(
         "`QML_BRIDGE_CACHE` naming a file",
@@ -213,7 +280,24 @@ CASES = [
         lambda t, c: _data_root(t, lambda r: _rewrite_images(r, None, 14, 56)),
         "holds images of 14×56 pixels",
     ),
+    Case("`--data-root`: a gzip bomb behind a valid header", lambda t, c: _gzip_bomb(t), "train-images-idx3-ubyte"),
     # ------------------------------------------------------------ checkpoints (a real one, edited)
+    Case("checkpoint that is a compression bomb", _bomb_checkpoint, "checkpoint"),
+    Case(
+        "checkpoint with an unknown field",
+        _checkpoint(lambda s: s.update(junk=torch.zeros(1))),
+        "junk",
+    ),
+    Case(
+        "checkpoint with a negative learning rate",
+        _checkpoint(lambda s: s["modules"]["optimizer"]["param_groups"][0].update(lr=-0.001)),
+        "lr",
+    ),
+    Case(
+        "checkpoint with NaN weights",
+        _checkpoint(lambda s: next(iter(s["modules"]["model"].values())).fill_(float("nan"))),
+        "finite",
+    ),
     Case(
         "checkpoint without its fields",
         _checkpoint(lambda s: [s.pop(k) for k in ("history", "progress")]),
