@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pennylane as qml
@@ -20,6 +20,7 @@ from torch import nn
 
 from bridge.circuits import CircuitSpec
 from bridge.exceptions import InputError
+from bridge.pickling import Reference
 from bridge.profiles import Profile, load_profile
 from bridge.qnodes import ListOutputs, broadcast_safe, function_name, make_qnode
 
@@ -39,6 +40,12 @@ class _Recipe:
     profile: Profile | None = None
     gradient_kwargs: dict[str, Any] = field(default_factory=dict)
     user_qnode: qml.QNode | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """The quantum function pickles by module and name (a ``@qml.qnode``-decorated one too), a user's QNode as
+        any QNode does (:mod:`bridge.pickling`: its function by name, its device, its settings)."""
+        values = [getattr(self, f.name) for f in fields(self)]
+        return (_Recipe, (Reference(self.qfunc), *values[1:]))
 
     def qnode(self) -> qml.QNode:
         function = ListOutputs(self.qfunc)
@@ -73,8 +80,9 @@ class QuantumLayer(nn.Module):
 
     Saving: ``torch.save(model.state_dict())`` is the recommended format (tensors only; load it with
     ``weights_only=True`` into a model built the same way). ``torch.save(model)`` and ``copy.deepcopy`` work
-    too: the layer pickles as its quantum function (by reference: a module-level function, or a library
-    circuit), weight shapes and profile, and rebuilds its device and QNode when loaded.
+    too: the layer pickles as its quantum function (by reference: a module-level function, ``@qml.qnode``-decorated
+    or not, or a library circuit), weight shapes and profile or QNode (its device and settings), and rebuilds its
+    QNode when loaded (:mod:`bridge.pickling`; a lambda or local function is refused, naming it).
 
     Example:
         >>> from bridge import QuantumLayer, circuits

@@ -12,6 +12,7 @@ from typing import Any
 
 import pennylane as qml
 
+import bridge.pickling  # noqa: F401  (QNodes and transforms pickle: a model of a decorated QNode saves whole)
 from bridge.broadcast import split_broadcast
 from bridge.device_factory import device as make_device
 from bridge.profiles import Profile, load_profile

@@ -24,6 +24,7 @@ from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning
 from pennylane.math import Interface
 from pennylane.transforms.core import CompilePipeline
 
+import bridge.pickling  # noqa: F401  (a QNode on this device pickles whole: PennyLane #2204)
 from bridge.qiskit import readers
 from bridge.qiskit.batching import Counts, evaluate, tapes_and_kinds
 from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
