@@ -12,6 +12,7 @@ Tracking follows ``qml.Tracker`` conventions; besides ``batches``/``executions``
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,18 +21,37 @@ from typing import Any
 import pennylane as qml
 from pennylane.devices import Device, ExecutionConfig
 from pennylane.devices.modifiers import simulator_tracking, single_tape_support
-from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning
+from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning, QuantumFunctionError
 from pennylane.math import Interface
 from pennylane.transforms.core import CompilePipeline
 
 import bridge.pickling  # noqa: F401  (a QNode on this device pickles whole: PennyLane #2204)
+from bridge.exceptions import BridgeError
 from bridge.qiskit import readers
 from bridge.qiskit.batching import Counts, evaluate, tapes_and_kinds
 from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
 from bridge.qiskit.fused import Send, ShiftedOutputs, prepare
 from bridge.qiskit.runner import Runner
 from bridge.qiskit.settings import DeviceSettings, DeviceWiresError, device_settings
-from bridge.qiskit.transforms import DEVICE_GRADIENT_METHODS, device_differentiable, device_program
+from bridge.qiskit.transforms import (
+    DEVICE_GRADIENT_METHODS,
+    UNSUPPORTED_GRADIENT_METHODS,
+    device_differentiable,
+    device_program,
+)
+
+
+class UnsupportedDiffMethodError(QuantumFunctionError, BridgeError):
+    """A QNode on ``bridge.qiskit`` asks for ``diff_method="adjoint"`` or ``"backprop"`` (the message names the methods
+    that work)."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            f"bridge.qiskit does not support {method} differentiation (diff_method={method!r}): it needs a "
+            "simulator's internal state, which a Qiskit backend (and hardware) does not expose. Use "
+            '"device", "best" or "parameter-shift" (the device\'s batched parameter-shift rule), or '
+            '"finite-diff" or "spsa" (PennyLane\'s transforms, run through the device)'
+        )
 
 
 @simulator_tracking
@@ -157,10 +177,17 @@ class QiskitBatchDevice(Device):
         self, execution_config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
     ) -> bool:
         """``"device"``, and ``"best"``/``"parameter-shift"`` where the device's rule covers every trainable
-        parameter (else PennyLane's transform answers them); see :mod:`bridge.qiskit.transforms`."""
+        parameter (else PennyLane's transform answers them); see :mod:`bridge.qiskit.transforms`.
+
+        Raises:
+            UnsupportedDiffMethodError: ``"adjoint"``/``"backprop"`` for a QNode being built or a circuit being
+                run; asked without a circuit otherwise (PennyLane's device suite, to skip its tests), ``False``.
+        """
         if execution_config is None:
             return True
         method = execution_config.gradient_method
+        if method in UNSUPPORTED_GRADIENT_METHODS and (circuit is not None or _asked_by_a_new_qnode()):
+            raise UnsupportedDiffMethodError(method)
         if method not in DEVICE_GRADIENT_METHODS or execution_config.derivative_order != 1:
             return False
         return method == "device" or circuit is None or device_differentiable(circuit)
@@ -248,6 +275,14 @@ class QiskitBatchDevice(Device):
         self._runner.close()
 
 
+def _asked_by_a_new_qnode() -> bool:
+    """Whether ``QNode(..., diff_method=...)`` is asking: PennyLane validates the method there with the same
+    circuit-less question its device suite asks, and answers ``False`` with a message that names no method that
+    works; the caller's module tells the two apart."""
+    frame = sys._getframe(2)  # 0: here, 1: supports_derivatives, 2: its caller
+    return frame.f_globals.get("__name__") == "pennylane.workflow.qnode"
+
+
 def _rebuild_device(init_args: dict[str, Any], rng_state: dict[str, Any]) -> QiskitBatchDevice:
     """Unpickling of :class:`QiskitBatchDevice`: the same construction arguments, the same sampling RNG state."""
     args = dict(init_args)
@@ -256,4 +291,4 @@ def _rebuild_device(init_args: dict[str, Any], rng_state: dict[str, Any]) -> Qis
     return device
 
 
-__all__ = ["DeviceSettings", "DeviceWiresError", "QiskitBatchDevice"]
+__all__ = ["DeviceSettings", "DeviceWiresError", "QiskitBatchDevice", "UnsupportedDiffMethodError"]

@@ -1,8 +1,9 @@
-"""A user's own model, issue #24 point 4, reproduced.
+"""A user's own model, issue #24 points 4 and 5, each reproduced.
 
 4. a model whose circuit is a ``@qml.qnode``-decorated module-level function pickles whole (``torch.save``, a fresh
    process loads it) and deep-copies, with PennyLane's ``TorchLayer`` and with ``QuantumLayer``; a function that
-   cannot be imported by name is refused with a message naming it and the fix.
+   cannot be imported by name is refused with a message naming it and the fix;
+5. ``diff_method="adjoint"``/``"backprop"`` on a user's QNode on ``bridge.qiskit`` name the methods that work.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pytest
 import torch
 
 from bridge import QuantumLayer
+
+WORKING_METHODS = ('"device"', '"best"', '"parameter-shift"', '"finite-diff"', '"spsa"')
 
 # ------------------------------------------------------------------ 4. whole-model pickling, decorated QNodes
 MODULE = """
@@ -187,3 +190,45 @@ def test_a_function_not_importable_by_name_is_refused_naming_it_and_the_fix(kind
         torch.save(model, io.BytesIO())
     x = torch.rand(3, 1)
     torch.testing.assert_close(copy.deepcopy(model)(x), model(x), atol=0, rtol=0)  # deepcopy needs no name
+
+
+# ------------------------------------------------------------------ 5. diff methods bridge.qiskit cannot serve
+@pytest.mark.parametrize("diff_method", ["adjoint", "backprop"])
+@pytest.mark.parametrize(
+    "path",
+    ["QNode", "qml.qnode", "QNode.update", "TorchLayer", "QuantumLayer", "qml.execute"],
+)
+def test_unserved_diff_methods_on_a_users_qnode_name_the_methods_that_work(diff_method, path):
+    dev = qml.device("bridge.qiskit", wires=1, profile="aer")
+    x = torch.tensor([[0.3]], requires_grad=True)
+
+    def run():
+        if path == "QNode":
+            return qml.QNode(_rx, dev, diff_method=diff_method)(x[0, 0])
+        if path == "qml.qnode":
+            return qml.qnode(dev, diff_method=diff_method)(_rx)(x[0, 0])
+        if path == "QNode.update":
+            return qml.QNode(_rx, dev).update(diff_method=diff_method)(x[0, 0])
+        if path == "TorchLayer":
+            return qml.qnn.TorchLayer(qml.QNode(lambda inputs: _rx(inputs[..., 0]), dev, diff_method=diff_method), {})(
+                x
+            )
+        if path == "QuantumLayer":
+            circuit = qml.QNode(lambda inputs: _rx(inputs[..., 0]), dev, diff_method=diff_method)
+            return QuantumLayer(circuit, weight_shapes={})(x)
+        tape = qml.tape.QuantumScript([qml.RX(x[0, 0], 0)], [qml.expval(qml.PauliZ(0))])
+        return qml.execute([tape], dev, diff_method=diff_method)
+
+    with pytest.raises(qml.exceptions.QuantumFunctionError) as error:
+        run()
+    message = str(error.value)
+    assert f"bridge.qiskit does not support {diff_method}" in message, message
+    assert all(m in message for m in WORKING_METHODS), message
+
+
+@pytest.mark.parametrize("diff_method", ["adjoint", "backprop"])
+def test_asked_whether_it_supports_them_the_device_still_answers_no(diff_method):
+    """PennyLane's device suite asks ``supports_derivatives`` and skips on ``False``: no error there."""
+    dev = qml.device("bridge.qiskit", wires=1, profile="aer")
+    assert dev.supports_derivatives(qml.devices.ExecutionConfig(gradient_method=diff_method)) is False
+    assert dev.supports_derivatives(execution_config=qml.devices.ExecutionConfig(gradient_method=diff_method)) is False
