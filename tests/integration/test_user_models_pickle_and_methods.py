@@ -1,9 +1,11 @@
-"""A user's own model, issue #24 points 4 and 5, each reproduced.
+"""A user's own model, issue #24 points 4, 5 and 7, each reproduced.
 
 4. a model whose circuit is a ``@qml.qnode``-decorated module-level function pickles whole (``torch.save``, a fresh
    process loads it) and deep-copies, with PennyLane's ``TorchLayer`` and with ``QuantumLayer``; a function that
    cannot be imported by name is refused with a message naming it and the fix;
-5. ``diff_method="adjoint"``/``"backprop"`` on a user's QNode on ``bridge.qiskit`` name the methods that work.
+5. ``diff_method="adjoint"``/``"backprop"`` on a user's QNode on ``bridge.qiskit`` name the methods that work;
+7. what ``QuantumLayer`` fixes over PennyLane 0.45's ``TorchLayer`` (several measurements, expval + probs), pinned
+   for the README's "Bring your own QNode" paragraph.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pennylane as qml
 import pytest
@@ -23,6 +26,7 @@ import torch
 
 from bridge import QuantumLayer
 
+README = Path(__file__).parents[2] / "README.md"
 WORKING_METHODS = ('"device"', '"best"', '"parameter-shift"', '"finite-diff"', '"spsa"')
 
 # ------------------------------------------------------------------ 4. whole-model pickling, decorated QNodes
@@ -232,3 +236,35 @@ def test_asked_whether_it_supports_them_the_device_still_answers_no(diff_method)
     dev = qml.device("bridge.qiskit", wires=1, profile="aer")
     assert dev.supports_derivatives(qml.devices.ExecutionConfig(gradient_method=diff_method)) is False
     assert dev.supports_derivatives(execution_config=qml.devices.ExecutionConfig(gradient_method=diff_method)) is False
+
+
+# ------------------------------------------------------------------ 7. what QuantumLayer fixes over TorchLayer
+def _two_expvals(inputs, weights):
+    qml.RX(inputs[..., 0], 0)
+    qml.RY(inputs[..., 1] + weights[0], 1)
+    return qml.expval(qml.PauliZ(0)), qml.expval(qml.PauliZ(1))
+
+
+def _expval_and_probs(inputs, weights):
+    qml.RX(inputs[..., 0], 0)
+    qml.RY(inputs[..., 1] + weights[0], 1)
+    return qml.expval(qml.PauliZ(0)), qml.probs(wires=[0, 1])
+
+
+@pytest.mark.parametrize("device", ["default.qubit", "bridge.qiskit"])
+def test_pennylane_045_torchlayer_shapes_and_what_quantumlayer_returns(device):
+    """The README's "Bring your own QNode" paragraph: PennyLane 0.45's TorchLayer returns several expvals as
+    ``(n_meas, batch, 1)`` and cannot stack expval + probs; QuantumLayer returns ``(batch, Σ sizes)``. When a
+    PennyLane release fixes TorchLayer, the first half fails: update the README's sentence."""
+    dev = qml.device(device, wires=2, **({"profile": "aer"} if device == "bridge.qiskit" else {}))
+    x = torch.rand(5, 2)
+    assert qml.qnn.TorchLayer(qml.QNode(_two_expvals, dev), {"weights": (1,)})(x).shape == (2, 5, 1)
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        qml.qnn.TorchLayer(qml.QNode(_expval_and_probs, dev), {"weights": (1,)})(x)
+    assert QuantumLayer(qml.QNode(_two_expvals, dev), weight_shapes={"weights": (1,)})(x).shape == (5, 2)
+    layer = QuantumLayer(qml.QNode(_expval_and_probs, dev), weight_shapes={"weights": (1,)})
+    y = layer(x)
+    assert y.shape == (5, 5)
+    torch.testing.assert_close(y[:, 1:].sum(-1), torch.ones(5), atol=1e-6, rtol=0)
+    section = README.read_text().split("## Bring your own QNode")[1].split("\n## ")[0]
+    assert "`(2, 5, 1)`" in section and "`(5, 2)` and `(5, 5)`" in section  # the numbers the README gives
