@@ -14,12 +14,15 @@ Tolerances: 1e-8 for exact engines; for shot-based profiles 5σ per element, σ 
 ``√((1 − ⟨Z⟩²)/N)`` for a value, and for a gradient the two-term shift estimator's
 ``σ² ≤ Σ_rows Σ_k (∂φ_k/∂p)² (Σ_m |v_m|)² / (2N)`` over the Pauli-rotation occurrences φ_k of the
 parameter (the reference's decomposition of the circuit); finite differences: 1e-6 (their truncation
-and rounding error at step 1e-6 is below 1e-9 for these circuits).
+and rounding error at step 1e-6 is below 1e-9 for these circuits). A noisy profile's shots are compared with the
+exact noisy value instead (:mod:`bridge.noisy_truth`), σ from its values; each row names its truth.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,21 +32,22 @@ import pennylane as qml
 import torch
 
 from bridge import circuits
+from bridge.angle_chain import Engine, Outputs, noisy_engine
 from bridge.circuits import CircuitSpec
+from bridge.noisy_truth import EXACT, EXACT_NOISY, NotExact, noise_of
 from bridge.profiles import Profile, load_profile
 from bridge.qnodes import make_qnode
 from bridge.reference import ReferenceQNN
 from bridge.reference import models as qiskit_models
 from bridge.reference.random_circuits import RandomCircuit, angle_value, random_circuit, to_qiskit
+from bridge.translate import Untranslatable
+from bridge.user_model import Model
 
 EXACT_TOLERANCE = 1e-8
 FD_TOLERANCE = 1e-6
 FD_STEP = 1e-6
 K_SIGMA = 5.0
 DEFAULT_PROFILES = ("default", "lightning", "aer", "aer-shots")
-
-Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # values (B, M), d/dx (B, n_in), d/dw (n_w,)
-Engine = Callable[[np.ndarray, np.ndarray, np.ndarray], Outputs]
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,11 @@ class Case:
     @property
     def n_weights(self) -> int:
         return sum(int(np.prod(s)) for s in self.spec.weight_shapes.values())
+
+    def as_model(self) -> Model:
+        """The model as :mod:`bridge.verify_model` sees a user's (its weights in :attr:`weight_names` order)."""
+        shapes = {n: self.spec.weight_shapes[n] for n in self.weight_names}
+        return Model(self.name, self.spec.qfunc, shapes, self.spec.n_wires, self.spec.n_inputs)
 
     def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         out, start = {}, 0
@@ -89,6 +98,7 @@ class Row:
     # per quantity (values, weight grads, input grads): its worst element's index, |Δ| and, with shots, σ
     worst: tuple[str, str, str] = ("", "", "")
     not_checked: str = ""  # why this engine could not run the model (a gate it does not cover): never a pass
+    truth: str = EXACT  # what it is compared with: the exact value, or on a noisy device its exact noisy value
 
     @property
     def compared(self) -> str:
@@ -183,10 +193,6 @@ def autograd_outputs(y: torch.Tensor, v: np.ndarray, xt: torch.Tensor, wt: torch
 def truth_engine(case: Case) -> Engine:
     dev = qml.device("default.qubit", wires=case.spec.n_wires)
     return pennylane_engine(case, qml.QNode(case.spec.qfunc, dev, interface="torch", diff_method="backprop"))
-
-
-def profile_engine(case: Case, profile: Profile) -> Engine:
-    return pennylane_engine(case, make_qnode(case.spec.qfunc, profile, case.spec.n_wires))
 
 
 def reference_engine(qnn: ReferenceQNN) -> Engine:
@@ -300,12 +306,22 @@ def verify_case(
         compare(case.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want, tolerance=FD_TOLERANCE),
     ]
     for profile in profiles:
-        got = profile_engine(case, profile)(x, w, v)
+        qnode = make_qnode(case.spec.qfunc, profile, case.spec.n_wires)
+        got = pennylane_engine(case, qnode)(x, w, v)
         if profile.shots is None:
             rows.append(compare(case.name, profile.name, got, want, tolerance=EXACT_TOLERANCE))
-        else:
-            sigmas = shot_sigmas(qnn, x, w, v, want[0], profile.shots)
-            rows.append(compare(case.name, profile.name, got, want, sigmas=sigmas, shots=profile.shots))
+            continue
+        target, against = want, EXACT
+        if noise_of(qnode) is not None:  # a noisy device: its shots scatter around the exact noisy value
+            try:
+                target, against = noisy_engine(case.as_model(), qnode, x, w)(x, w, v), EXACT_NOISY
+            except (Untranslatable, NotExact) as e:
+                unchecked = Row(case.name, profile.name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e))
+                rows.append(dataclasses.replace(unchecked, truth=EXACT_NOISY))
+                continue
+        sigmas = shot_sigmas(qnn, x, w, v, target[0], profile.shots)
+        row = compare(case.name, profile.name, got, target, sigmas=sigmas, shots=profile.shots)
+        rows.append(dataclasses.replace(row, truth=against))
     for name, engine in (candidates or {}).items():
         rows.append(compare(case.name, name, engine(x, w, v), want, tolerance=EXACT_TOLERANCE))
     return rows
@@ -342,14 +358,13 @@ def format_row(row: Row) -> str:
     """One line of the report: per quantity, the worst element (index, |Δ|, σ with shots)."""
     maxima = (row.values, row.weight_grads, row.input_grads)
     cells = [w or f"Δ {m:.1e}" for w, m in zip(row.worst, maxima, strict=True)]
+    head = f"| {row.model} | {row.compared} | {row.truth} |"
     if row.not_checked:
-        return f"| {row.model} | {row.compared} | not checked: {row.not_checked} | - | - | - | NOT CHECKED |"
-    return (
-        f"| {row.model} | {row.compared} | {' | '.join(cells)} | {row.tolerance} | {'pass' if row.passed else 'FAIL'} |"
-    )
+        return f"{head} not checked: {row.not_checked} | - | - | - | NOT CHECKED |"
+    return f"{head} {' | '.join(cells)} | {row.tolerance} | {'pass' if row.passed else 'FAIL'} |"
 
 
 TABLE_HEADER = (
-    "| model | compared | values: worst element | weight grads: worst element | input grads: worst element "
-    "| tolerance | result |\n| --- | --- | --- | --- | --- | --- | --- |"
+    "| model | compared | truth | values: worst element | weight grads: worst element | input grads: worst element "
+    "| tolerance | result |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
 )

@@ -17,30 +17,31 @@ backprop, float64):
 
 Tolerances: 1e-8 on exact engines (``tolerance`` may only tighten it), 1e-6 relative on qiskit-ml (its
 ``TorchConnector`` returns float32); with shots, 5σ per element, σ from
-:mod:`bridge.shot_noise` (each observable's spread, each gate occurrence's shift rule).
+:mod:`bridge.shot_noise` (each observable's spread, each gate occurrence's shift rule). A noisy device (``aer-noisy``,
+the fake IBM backends) is compared with its exact *noisy* value and shift-rule gradient instead
+(:mod:`bridge.noisy_truth`): its shots scatter around that, not around the noise-free truth. Each row names the
+truth it used.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import inspect
 import math
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pennylane as qml
 import torch
 
+from bridge.angle_chain import noisy_engine, through_angles
 from bridge.exceptions import InputError
+from bridge.noisy_truth import EXACT_NOISY, NotExact, noise_of
 from bridge.profiles import Profile, load_profile
 from bridge.qnodes import ListOutputs, make_qnode
-from bridge.shot_noise import TWO_TERM_GATES, angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
-from bridge.translate import Untranslatable, stop, translate
+from bridge.shot_noise import angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
+from bridge.translate import Untranslatable, translate
+from bridge.user_model import Model, as_model, load_model, model_tape
 from bridge.verify import (
     EXACT_TOLERANCE,
     FD_TOLERANCE,
@@ -52,117 +53,10 @@ from bridge.verify import (
     finite_difference_engine,
 )
 
+__all__ = ["DEFAULT_PROFILES", "Model", "as_model", "load_model", "verify_model"]
+
 DEFAULT_PROFILES = ("default", "aer", "aer-shots")
 FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1): qiskit-ml's float32 outputs
-
-
-@dataclass(frozen=True)
-class Model:
-    """What verification needs of a model.
-
-    Attributes:
-        name: for the report.
-        qfunc: ``qfunc(inputs, **weights)`` returning a list of measurements.
-        weight_shapes: the trainable arguments' shapes, in the order their flattened values are laid out.
-        n_wires: qubits.
-        n_inputs: the inputs' size.
-        given: the model's own QNode (its device, diff method and shots), if it brought one.
-        qiskit: for a ``from_qiskit`` layer, its :class:`~bridge.from_qiskit.QiskitFunction` (the original circuit).
-    """
-
-    name: str
-    qfunc: Callable[..., Any]
-    weight_shapes: dict[str, tuple[int, ...]]
-    n_wires: int
-    n_inputs: int
-    given: qml.QNode | None = None
-    qiskit: Any = None
-
-    @property
-    def n_weights(self) -> int:
-        return sum(int(np.prod(s)) for s in self.weight_shapes.values())
-
-    def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        out, start = {}, 0
-        for name, shape in self.weight_shapes.items():
-            size = int(np.prod(shape))
-            out[name] = w[start : start + size].reshape(shape)
-            start += size
-        return out
-
-
-def as_model(obj: Any, *, weight_shapes: dict[str, Any] | None = None, n_inputs: int | None = None) -> Model:
-    """A ``QuantumLayer``, ``TorchLayer``, QNode (with ``weight_shapes``) or zero-argument function returning one.
-
-    Raises:
-        InputError: anything else, or a QNode without its weight shapes.
-    """
-    from bridge.from_qiskit import QiskitFunction
-    from bridge.layers import QuantumLayer
-
-    if callable(obj) and not isinstance(obj, torch.nn.Module | qml.QNode) and _no_required_arguments(obj):
-        obj = obj()
-    if isinstance(obj, QuantumLayer):
-        recipe = obj._recipe
-        qiskit = recipe.qfunc if isinstance(recipe.qfunc, QiskitFunction) else None
-        n_wires = recipe.n_wires or len(obj.qlayer.qnode.device.wires)
-        return _complete(
-            Model(
-                obj.name,
-                recipe.qfunc,
-                dict(recipe.weight_shapes),
-                n_wires,
-                obj.n_inputs or 0,
-                recipe.user_qnode,
-                qiskit,
-            ),
-            obj.n_inputs if n_inputs is None else n_inputs,
-        )
-    if isinstance(obj, qml.qnn.TorchLayer):
-        shapes = {name: tuple(p.shape) for name, p in obj.qnode_weights.items()}
-        return _complete(_from_qnode(obj.qnode, shapes), n_inputs)
-    if isinstance(obj, qml.QNode):
-        if weight_shapes is None:
-            raise InputError("verifying a QNode needs weight_shapes={name: shape} for its trainable arguments")
-        shapes = {k: tuple(v) if isinstance(v, tuple | list) else (int(v),) for k, v in weight_shapes.items()}
-        return _complete(_from_qnode(obj, shapes), n_inputs)
-    raise InputError(
-        f"cannot verify a {type(obj).__name__}: give a QuantumLayer, a qml.qnn.TorchLayer, a QNode with "
-        "weight_shapes, or a zero-argument function returning one of these"
-    )
-
-
-def _no_required_arguments(func: Callable[..., Any]) -> bool:
-    try:
-        parameters = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
-
-
-def _from_qnode(qnode: qml.QNode, shapes: dict[str, tuple[int, ...]]) -> Model:
-    func = getattr(qnode.func, "function", qnode.func)  # a QuantumLayer's ListOutputs, or the user's function
-    n_wires = len(qnode.device.wires) if qnode.device.wires is not None else 0
-    return Model(getattr(func, "__name__", "qnode"), func, shapes, n_wires, 0, given=qnode)
-
-
-def _complete(model: Model, n_inputs: int | None) -> Model:
-    """Fill in ``n_inputs`` (given, else the smallest size from 1 to 2·wires the quantum function accepts) and the
-    wires (from the circuit when the device did not say)."""
-    candidates = [n_inputs] if n_inputs is not None else list(range(1, 2 * max(model.n_wires, 1) + 1))
-    for n in candidates:
-        try:
-            tape = _tape(model, torch.zeros(n, dtype=torch.float64), torch.zeros(model.n_weights, dtype=torch.float64))
-        except (ValueError, IndexError, TypeError) as e:
-            if n_inputs is not None:
-                raise InputError(f"{model.name} cannot be built with {n} input(s): {type(e).__name__}: {e}") from e
-            continue
-        return dataclasses.replace(model, n_inputs=n, n_wires=model.n_wires or len(tape.wires))
-    raise InputError(f"{model.name}: no input size from 1 to {candidates[-1]} builds the circuit; give n_inputs")
-
-
-def _tape(model: Model, x: torch.Tensor, w: torch.Tensor) -> qml.tape.QuantumScript:
-    return qml.tape.make_qscript(ListOutputs(model.qfunc))(x, **model.unflatten(w))
 
 
 # ------------------------------------------------------------------ engines
@@ -196,53 +90,11 @@ def reference_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
         q = model.qiskit
         qnn = ReferenceQNN(q.circuit, q.inputs, q.weights, q.observables)
         return lambda xx, ww, v: (qnn.forward(xx, ww), *qnn.backward(xx, ww, v))
-    translation = translate(_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
+    translation = translate(model_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
     qnn = ReferenceQNN(translation.circuit, translation.phis, ParameterVector("none", 0), list(translation.observables))
     none = np.zeros(0)
-    return _through_angles(
+    return through_angles(
         model, translation.squares, lambda phis: qnn.forward(phis, none), lambda p, c: qnn.backward(p, none, c)[0]
-    )
-
-
-def _through_angles(
-    model: Model,
-    squares: Sequence[int | None],
-    forward: Callable[[np.ndarray], np.ndarray],
-    backward: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> Engine:
-    """An engine over a translation whose inputs are the angle occurrences ``φ (batch, occurrences)``:
-    ``forward(φ) → (batch, outputs + squares)`` and ``backward(φ, cotangent) → dφ``; variances are assembled from
-    ``<O>`` and ``<O²>``, and the chain rule ``dφ/dx``, ``dφ/dw`` (:func:`bridge.shot_noise.angle_jacobian`) brings
-    the gradients to the model's inputs and weights."""
-    n_out = len(squares)
-
-    def run(xx: np.ndarray, ww: np.ndarray, v: np.ndarray) -> Outputs:
-        weights = model.unflatten(torch.tensor(ww))
-        jacobians = [angle_jacobian(model.qfunc, torch.tensor(row), weights, stop) for row in xx]
-        phis = np.stack([_angles(model, row, ww) for row in xx])
-        raw = forward(phis)  # (batch, outputs + squares)
-        values = raw[:, :n_out].copy()
-        cotangent = np.zeros_like(raw)
-        cotangent[:, :n_out] = v
-        for col, sq in enumerate(squares):
-            if sq is not None:  # var = <O²> − <O>²; d var = d<O²> − 2 <O> d<O>
-                values[:, col] = raw[:, sq] - raw[:, col] ** 2
-                cotangent[:, sq] += v[:, col]
-                cotangent[:, col] = -2 * raw[:, col] * v[:, col]
-        g_phi = backward(phis, cotangent)  # (batch, occurrences)
-        gx = np.stack([g @ jx for g, (jx, _) in zip(g_phi, jacobians, strict=True)])
-        gw = sum(g @ jw for g, (_, jw) in zip(g_phi, jacobians, strict=True))
-        return values, gx, np.asarray(gw)
-
-    return run
-
-
-def _angles(model: Model, row: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Values of the translation's angle occurrences φ_k for one input row."""
-    tape = _tape(model, torch.tensor(row), torch.tensor(w))
-    (expanded,), _ = qml.transforms.decompose(tape, stopping_condition=stop)
-    return np.array(
-        [float(qml.math.toarray(d)) for op in expanded.operations if op.name in TWO_TERM_GATES for d in op.data]
     )
 
 
@@ -293,9 +145,9 @@ def qiskit_ml_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
         q = model.qiskit
         make = connector(q.circuit, q.inputs, q.weights, q.observables)
         return lambda xx, ww, v: autograd(make(ww), xx, v)
-    translation = translate(_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
+    translation = translate(model_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
     layer = connector(translation.circuit, translation.phis, (), translation.observables)(np.zeros(0))
-    return _through_angles(
+    return through_angles(
         model,
         translation.squares,
         lambda phis: layer(torch.tensor(phis, dtype=torch.float64)).detach().numpy(),
@@ -368,8 +220,17 @@ def verify_model(
         got = _pennylane(model, qnode)(x, w, v)
         if shots is None:
             rows.append(compare(model.name, name, got, want, tolerance=exact_tol))
-        else:
+        elif noise_of(qnode) is None:
             rows.append(compare(model.name, name, got, want, sigmas=_sigmas(model, x, w, v, shots), shots=shots))
+        else:  # a noisy device: its shots scatter around the noisy value
+            try:
+                noisy = noisy_engine(model, qnode, x, w)(x, w, v)
+            except (Untranslatable, NotExact) as e:
+                unchecked = Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e))
+                rows.append(dataclasses.replace(unchecked, truth=EXACT_NOISY))
+                continue
+            row = compare(model.name, name, got, noisy, sigmas=_sigmas(model, x, w, v, shots), shots=shots)
+            rows.append(dataclasses.replace(row, truth=EXACT_NOISY))
     for name, engine in (candidates or {}).items():
         rows.append(compare(model.name, name, engine(x, w, v), want, tolerance=exact_tol))
     return rows
@@ -377,32 +238,8 @@ def verify_model(
 
 def _sigmas(model: Model, x: np.ndarray, w: np.ndarray, v: np.ndarray, shots: int) -> Outputs:
     weights = model.unflatten(torch.tensor(w))
-    tapes = [_tape(model, torch.tensor(row), torch.tensor(w)) for row in x]
+    tapes = [model_tape(model, torch.tensor(row), torch.tensor(w)) for row in x]
     spreads = np.stack([output_spreads(t, exact_means(t)) for t in tapes])
     jacobians = [angle_jacobian(ListOutputs(model.qfunc), torch.tensor(row), weights) for row in x]
     sx, sw = vjp_sigmas(spreads, v, jacobians, shots)
     return value_sigmas(spreads, shots), sx, sw
-
-
-def load_model(spec: str) -> Any:
-    """``FILE.py:NAME`` → the object ``NAME`` of that file (run as a module; not under ``__main__``).
-
-    Raises:
-        InputError: no such file or name.
-    """
-    path_text, _, name = spec.rpartition(":")
-    path = Path(path_text)
-    if not path_text or not name or not path.is_file():
-        raise InputError(f"--model takes FILE.py:NAME with an existing file, got {spec!r}")
-    module_spec = importlib.util.spec_from_file_location(f"verified_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
-    folder = str(path.resolve().parent)  # as for a script: its folder's modules import (mnist37.py → mnist01)
-    sys.path.insert(0, folder)
-    try:
-        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
-    finally:
-        sys.path.remove(folder)
-    if not hasattr(module, name):
-        public = sorted(n for n in vars(module) if not n.startswith("_"))
-        raise InputError(f"{path} has no {name!r}; it defines {', '.join(public)}")
-    return getattr(module, name)
