@@ -240,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"devices": _cmd_devices, "train": _cmd_train, "verify": _cmd_verify}
     try:
         validate.check_environment()
+        if args.command == "train":
+            validate.check_app_installed()
         return handlers[args.command](args)
     except NetworkError as e:  # the network failed, not the user
         print(f"qml-bridge: error: {e}", file=sys.stderr)

@@ -20,9 +20,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
+    from bridge import __version__
     from bridge.examples import EXAMPLES
 
     parser = _Parser(prog="qml-bridge", description="Train hybrid quantum-classical PyTorch models on any backend")
+    parser.add_argument("--version", action="version", version=f"qml-bridge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     devices = commands.add_parser("devices", help="list the device profiles")

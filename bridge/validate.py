@@ -10,6 +10,7 @@ are validated where profiles are parsed (:mod:`bridge.profile_schema`), checkpoi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -97,6 +98,23 @@ def write_refused(folder: Path, *, create: bool = False) -> str | None:
     except OSError as e:
         return str(e.strerror or e)
     return None
+
+
+APP_PACKAGES = ("torchvision", "matplotlib", "tqdm")  # the [app] extra: data, figures, progress bars
+
+
+def check_app_installed() -> None:
+    """Refuse a training run when the ``[app]`` extra is missing (the library install leaves it out).
+
+    Raises:
+        BridgeError: naming the missing packages and the extra to install.
+    """
+    missing = [name for name in APP_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BridgeError(
+            f"qml-bridge train needs {', '.join(missing)}, which the library install leaves out: install the "
+            "app extra, pip install 'qml-bridge[app]' (from a checkout: pip install -e '.[app]')"
+        )
 
 
 def check_environment() -> None:

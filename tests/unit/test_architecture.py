@@ -22,6 +22,12 @@ APPLICATION = (
     "bridge.checkpoints",
     "bridge.cost",
     "bridge.plots",
+    "bridge.cli_parser",
+    "bridge.validate",
+    "bridge.run_folder",
+    "bridge.distributed",
+    "bridge.interrupts",
+    "bridge.checkpoint_checks",
 )
 MAX_MODULE_LINES = 300
 MAX_CLASS_LINES = 150

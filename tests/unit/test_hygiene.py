@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import importlib.util
 import re
 import subprocess
 import sys
@@ -38,14 +39,23 @@ def test_no_duplicated_code_in_the_package():
 
 
 def test_every_imported_third_party_package_is_declared():
-    """A module-level import is a [project] dependency; one inside a function (an optional feature, which says
-    which extra to install when it is missing) may come from an extra of [project.optional-dependencies]."""
+    """A module-level import is a [project] dependency (in the application's modules: or of the ``app`` extra,
+    which the CLI checks for); one inside a function (an optional feature, which says which extra to install when
+    it is missing) may come from an extra of [project.optional-dependencies]."""
+    spec = importlib.util.spec_from_file_location("architecture", Path(__file__).with_name("test_architecture.py"))
+    architecture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(architecture)
+    APPLICATION = architecture.APPLICATION  # noqa: N806
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {_name(d) for d in project["dependencies"]}
+    app = core | {_name(d) for d in project["optional-dependencies"]["app"]}
     extras = core | {_name(d) for group in project["optional-dependencies"].values() for d in group}
     distributions = importlib.metadata.packages_distributions()
     undeclared = {}
     for path in (ROOT / "bridge").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        level = app if name.startswith(APPLICATION) else core
         tree = ast.parse(path.read_text())
         nested = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)}
         for node in ast.walk(tree):
@@ -55,7 +65,7 @@ def test_every_imported_third_party_package_is_declared():
                 modules = [node.module.split(".")[0]]
             else:
                 continue
-            allowed = extras if id(node) in nested else core
+            allowed = extras if id(node) in nested else level
             for m in modules:
                 if m in sys.stdlib_module_names or m == "bridge":
                     continue
