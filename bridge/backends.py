@@ -126,8 +126,9 @@ def check_aer_gpu(profile_name: str) -> None:
     if "GPU" not in offered:
         raise ProfileError(
             f"profile {profile_name!r} simulates on a GPU, but this machine's Qiskit Aer offers "
-            f"{', '.join(offered)} only: it needs an NVIDIA GPU with CUDA 12 and Aer's GPU build "
-            "(pip uninstall qiskit-aer && pip install 'qiskit-aer-gpu>=0.17,<0.18'); use profile 'aer' here"
+            f"{', '.join(offered)} only: it needs an NVIDIA GPU and Aer's GPU build of the pinned "
+            "version (pip uninstall qiskit-aer && pip install 'qiskit-aer-gpu-cu11==0.17.2', for CUDA 11; "
+            "qiskit-aer-gpu has no 0.17 release); use profile 'aer' here"
         )
 
 

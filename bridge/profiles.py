@@ -120,7 +120,7 @@ def load_profile(name: str | os.PathLike[str] | Profile | None = None) -> Profil
 
     Example:
         >>> load_profile("aer").device
-        'qiskit.aer'
+        'bridge.qiskit'
     """
     if isinstance(name, Profile):
         return name

@@ -177,7 +177,8 @@ def verify_model(
         seed: seed of inputs (uniform in [0, π)), weights (uniform in [0, 2π)) and cotangent (normal).
         against: outside implementations to add (``"qiskit-ml"``).
         tolerance: a tighter exact tolerance than 1e-8 (a looser one is refused).
-        weight_shapes, n_inputs: for a QNode, its weight shapes; the input size if it cannot be inferred.
+        weight_shapes: for a bare QNode, its weight shapes (``--weight-shape`` on the command line).
+        n_inputs: the input size, where it cannot be inferred.
         candidates: extra engines to check, by name (tests inject faults this way).
 
     Raises:

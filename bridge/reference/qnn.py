@@ -58,7 +58,8 @@ class ReferenceQNN:
     Example:
         >>> from qiskit.circuit import ParameterVector
         >>> x, w = ParameterVector("x", 1), ParameterVector("w", 1)
-        >>> qc = QuantumCircuit(1); qc.h(0); qc.ry(x[0] + w[0], 0)
+        >>> qc = QuantumCircuit(1)
+        >>> _ = qc.h(0), qc.ry(x[0] + w[0], 0)
         >>> qnn = ReferenceQNN(qc, x, w, [SparsePauliOp("Z")])
         >>> qnn.forward(np.array([[0.3]]), np.array([0.2])).round(6)
         array([[-0.479426]])
