@@ -38,23 +38,42 @@ def _weight_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]] | None:
 
 
 def _cmd_verify_model(args: argparse.Namespace) -> int:
+    """``verify --model``: exit 0 when every comparison passes, 1 when one fails (the table says which), 2 when the
+    verification cannot run (one line: the file, its import, its quantum layers, their shapes or measurements)."""
+    from bridge.user_model import error_line
     from bridge.verify import TABLE_HEADER, format_row, write_rows
-    from bridge.verify_model import DEFAULT_PROFILES, load_model, verify_model
+    from bridge.verify_model import DEFAULT_PROFILES, MAX_BATCH, load_model, verify_model
 
     validate.writable_file(args.json, "--json")
-    rows = verify_model(
-        load_model(args.model),
-        args.device or DEFAULT_PROFILES,
-        batch=args.batch,
-        seed=args.seed,
-        against=args.against,
-        tolerance=args.tolerance,
-        weight_shapes=_weight_shapes(args.weight_shape),
-        n_inputs=args.n_inputs,
-    )
-    print(TABLE_HEADER)
-    for row in rows:
-        print(format_row(row))
+    if args.batch > MAX_BATCH:
+        raise BridgeError(f"--batch {args.batch} is above the bound of {MAX_BATCH} rows: give at most {MAX_BATCH}")
+    print(f"importing {args.model.rpartition(':')[0]} (this runs its code)", flush=True)
+    model = load_model(args.model)
+    started = False  # the table's header comes with its first row (a model refused prints no table)
+
+    def show(row: Any) -> None:  # each row as soon as it is computed: a long run shows its progress
+        nonlocal started
+        if not started:
+            print(TABLE_HEADER)
+            started = True
+        print(format_row(row), flush=True)
+
+    try:
+        rows = verify_model(
+            model,
+            args.device or DEFAULT_PROFILES,
+            batch=args.batch,
+            seed=args.seed,
+            against=args.against,
+            tolerance=args.tolerance,
+            weight_shapes=_weight_shapes(args.weight_shape),
+            n_inputs=args.n_inputs,
+            progress=show,
+        )
+    except BridgeError:
+        raise
+    except Exception as e:  # the user's model failed inside an engine: the verification could not run
+        raise BridgeError(f"verifying {args.model} could not run: {error_line(e)}") from e
     if args.json:
         write_rows(rows, args.json)
     return _verdict(rows)

@@ -165,18 +165,44 @@ def random_cases(count: int, seed: int = 0) -> list[Case]:
 
 
 # ------------------------------------------------------------------ engines
+Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # inputs (B, n_in), flat weights → outputs (B, M)
+
+
+def case_forward(case: Case, qnode: qml.QNode) -> Forward:
+    """A torch-interface QNode of ``case`` as ``(inputs, flat weights) → outputs (batch, M)`` (float64)."""
+
+    def forward(xt: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+        out = qnode(xt, **case.unflatten(wt))
+        y = torch.stack([torch.as_tensor(o) for o in out], dim=-1).to(torch.float64)
+        return y.expand(len(xt), case.spec.n_outputs) if y.ndim == 1 else y
+
+    return forward
+
+
 def pennylane_engine(case: Case, qnode: qml.QNode) -> Engine:
     """Values and vector-Jacobian products through a torch-interface QNode (float64)."""
+    return autograd_engine(case_forward(case, qnode))
+
+
+def autograd_engine(forward: Forward) -> Engine:
+    """Values of ``forward`` and their vector-Jacobian products by torch autograd (float64)."""
 
     def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
         xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
         wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
-        out = qnode(xt, **case.unflatten(wt))
-        y = torch.stack([torch.as_tensor(o) for o in out], dim=-1).to(torch.float64)
-        y = y.expand(len(x), case.spec.n_outputs) if y.ndim == 1 else y
-        return autograd_outputs(y, v, xt, wt)
+        return autograd_outputs(forward(xt, wt), v, xt, wt)
 
     return run
+
+
+def values_of(forward: Forward) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``forward``'s values alone, without autograd's graph (what finite differences evaluate, many times)."""
+
+    def values(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return forward(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)).numpy()
+
+    return values
 
 
 def autograd_outputs(y: torch.Tensor, v: np.ndarray, xt: torch.Tensor, wt: torch.Tensor) -> Outputs:
@@ -190,9 +216,10 @@ def autograd_outputs(y: torch.Tensor, v: np.ndarray, xt: torch.Tensor, wt: torch
     )
 
 
-def truth_engine(case: Case) -> Engine:
+def truth_forward(case: Case) -> Forward:
+    """The ground truth: ``default.qubit`` with backprop (float64)."""
     dev = qml.device("default.qubit", wires=case.spec.n_wires)
-    return pennylane_engine(case, qml.QNode(case.spec.qfunc, dev, interface="torch", diff_method="backprop"))
+    return case_forward(case, qml.QNode(case.spec.qfunc, dev, interface="torch", diff_method="backprop"))
 
 
 def reference_engine(qnn: ReferenceQNN) -> Engine:
@@ -203,25 +230,29 @@ def reference_engine(qnn: ReferenceQNN) -> Engine:
     return run
 
 
-def finite_difference_engine(truth: Engine) -> Engine:
-    """Central differences of the truth's values (float64, step :data:`FD_STEP`)."""
+def finite_difference_engine(truth: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Engine:
+    """Central differences of the truth's values ``truth(x, w) → (batch, M)`` (float64, step :data:`FD_STEP`): one
+    input of every row at once (a row's outputs depend on its own inputs only), one weight at a time."""
 
     def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
+        def losses(xx: np.ndarray, ww: np.ndarray) -> np.ndarray:  # per row: rows are independent samples
+            return (truth(xx, ww) * v).sum(axis=1)
+
         def loss(xx: np.ndarray, ww: np.ndarray) -> float:
-            return float((truth(xx, ww, v)[0] * v).sum())
+            return float(losses(xx, ww).sum())
 
         gx, gw = np.zeros_like(x), np.zeros_like(w)
-        for index in np.ndindex(x.shape):
+        for i in range(x.shape[1]):  # one input of every row at once
             plus, minus = x.copy(), x.copy()
-            plus[index] += FD_STEP
-            minus[index] -= FD_STEP
-            gx[index] = (loss(plus, w) - loss(minus, w)) / (2 * FD_STEP)
+            plus[:, i] += FD_STEP
+            minus[:, i] -= FD_STEP
+            gx[:, i] = (losses(plus, w) - losses(minus, w)) / (2 * FD_STEP)
         for k in range(len(w)):
             plus, minus = w.copy(), w.copy()
             plus[k] += FD_STEP
             minus[k] -= FD_STEP
             gw[k] = (loss(x, plus) - loss(x, minus)) / (2 * FD_STEP)
-        return truth(x, w, v)[0], gx, gw
+        return truth(x, w), gx, gw
 
     return run
 
@@ -298,12 +329,18 @@ def verify_case(
     x = rng.uniform(0, np.pi, (batch, case.spec.n_inputs))
     w = rng.uniform(0, 2 * np.pi, case.n_weights)
     v = rng.normal(size=(batch, case.spec.n_outputs))
-    truth = truth_engine(case)
-    want = truth(x, w, v)
+    forward = truth_forward(case)
+    want = autograd_engine(forward)(x, w, v)
     qnn = ReferenceQNN(case.model.circuit, case.model.inputs, case.model.weights, list(case.model.observables))
     rows = [
         compare(case.name, "reference (Aer)", reference_engine(qnn)(x, w, v), want, tolerance=EXACT_TOLERANCE),
-        compare(case.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want, tolerance=FD_TOLERANCE),
+        compare(
+            case.name,
+            "finite-diff",
+            finite_difference_engine(values_of(forward))(x, w, v),
+            want,
+            tolerance=FD_TOLERANCE,
+        ),
     ]
     for profile in profiles:
         qnode = make_qnode(case.spec.qfunc, profile, case.spec.n_wires)

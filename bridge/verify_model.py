@@ -41,39 +41,40 @@ from bridge.profiles import Profile, load_profile
 from bridge.qnodes import ListOutputs, make_qnode
 from bridge.shot_noise import angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
 from bridge.translate import Untranslatable, translate
-from bridge.user_model import Model, as_model, load_model, model_tape
+from bridge.user_model import Model, as_model, load_model, model_tape, quantum_layers
 from bridge.verify import (
     EXACT_TOLERANCE,
     FD_TOLERANCE,
     Engine,
+    Forward,
     Outputs,
     Row,
-    autograd_outputs,
+    autograd_engine,
     compare,
     finite_difference_engine,
+    values_of,
 )
 
 __all__ = ["DEFAULT_PROFILES", "Model", "as_model", "load_model", "verify_model"]
 
 DEFAULT_PROFILES = ("default", "aer", "aer-shots")
+MAX_BATCH = 1024  # rows a verification evaluates: beyond, minutes per engine (refused, with the bound)
 FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1): qiskit-ml's float32 outputs
 
 
 # ------------------------------------------------------------------ engines
-def _pennylane(model: Model, qnode: qml.QNode) -> Engine:
-    def run(x: np.ndarray, w: np.ndarray, v: np.ndarray) -> Outputs:
-        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+def _forward(model: Model, qnode: qml.QNode) -> Forward:
+    def forward(xt: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
         parts = qnode(xt, **model.unflatten(wt))
-        y = torch.cat([torch.as_tensor(p).reshape(len(x), -1) for p in parts], dim=-1).real.to(torch.float64)
-        return autograd_outputs(y, v, xt, wt)
+        return torch.cat([torch.as_tensor(p).reshape(len(xt), -1) for p in parts], dim=-1).real.to(torch.float64)
 
-    return run
+    return forward
 
 
-def truth_engine(model: Model) -> Engine:
+def truth_forward(model: Model) -> Forward:
+    """The ground truth: ``default.qubit`` with backprop (float64)."""
     dev = qml.device("default.qubit", wires=model.n_wires)
-    return _pennylane(model, qml.QNode(ListOutputs(model.qfunc), dev, interface="torch", diff_method="backprop"))
+    return _forward(model, qml.QNode(ListOutputs(model.qfunc), dev, interface="torch", diff_method="backprop"))
 
 
 def reference_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
@@ -167,11 +168,13 @@ def verify_model(
     weight_shapes: dict[str, Any] | None = None,
     n_inputs: int | None = None,
     candidates: dict[str, Engine] | None = None,
+    progress: Callable[[Row], None] | None = None,
 ) -> list[Row]:
     """Compare every engine with the truth on a user's model; see the module docstring.
 
     Args:
-        obj: the model (see :func:`as_model`).
+        obj: the model (see :func:`as_model`), or any torch module: each of its quantum layers is verified, its rows
+            named ``PATH: NAME`` by its place in the module (:func:`~bridge.user_model.quantum_layers`).
         profiles: profiles the model's quantum function is run on through the bridge.
         batch: inputs per evaluation.
         seed: seed of inputs (uniform in [0, π)), weights (uniform in [0, 2π)) and cotangent (normal).
@@ -180,26 +183,44 @@ def verify_model(
         weight_shapes: for a bare QNode, its weight shapes (``--weight-shape`` on the command line).
         n_inputs: the input size, where it cannot be inferred.
         candidates: extra engines to check, by name (tests inject faults this way).
+        progress: called with each row as soon as it is computed (the command line prints it).
 
     Raises:
-        InputError: a tolerance looser than the default, or a model that cannot be verified.
+        InputError: a tolerance looser than the default, a batch above :data:`MAX_BATCH`, or a model that cannot be
+            verified.
     """
     if tolerance is not None and not 0 < tolerance <= EXACT_TOLERANCE:
         raise InputError(
             f"--tolerance can only tighten the exact tolerance: give a value in (0, {EXACT_TOLERANCE:g}]"
             f", got {tolerance}"
         )
+    if batch > MAX_BATCH:
+        raise InputError(
+            f"--batch {batch} is above the bound of {MAX_BATCH} rows: every engine evaluates each row with its "
+            "gradient (about 0.2 s a row for a 2-qubit model on the default profiles)"
+        )
+    layers = quantum_layers(obj)
+    if len(layers) > 1 or layers[0][0]:  # layers inside a torch module: each verified on its own, named by its path
+        settings = {"batch": batch, "seed": seed, "against": against, "tolerance": tolerance, "candidates": candidates}
+        return [row for path, layer in layers for row in _layer_rows(path, layer, profiles, progress, settings)]
+    rows: list[Row] = []
+
+    def add(row: Row) -> None:
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+
     exact_tol = tolerance or EXACT_TOLERANCE
-    model = as_model(obj, weight_shapes=weight_shapes, n_inputs=n_inputs)
+    model = as_model(layers[0][1], weight_shapes=weight_shapes, n_inputs=n_inputs)
     rng = np.random.default_rng(seed)
     batch = batch if model.n_inputs else 1  # without inputs, the model has one output row
     x = rng.uniform(0, np.pi, (batch, model.n_inputs))
     w = rng.uniform(0, 2 * np.pi, model.n_weights)
-    truth = truth_engine(model)
-    want = truth(x, w, rng.normal(size=(batch, 1)))  # the outputs' size
-    v = rng.normal(size=want[0].shape)
-    want = truth(x, w, v)
-    rows = [compare(model.name, "finite-diff", finite_difference_engine(truth)(x, w, v), want, tolerance=FD_TOLERANCE)]
+    forward = truth_forward(model)
+    v = rng.normal(size=values_of(forward)(x, w).shape)
+    want = autograd_engine(forward)(x, w, v)
+    finite = finite_difference_engine(values_of(forward))(x, w, v)
+    add(compare(model.name, "finite-diff", finite, want, tolerance=FD_TOLERANCE))
     outside: dict[str, Callable[[], Engine]] = {"reference (Aer)": lambda: reference_engine(model, x, w)}
     if "qiskit-ml" in against:
         outside["qiskit-ml"] = lambda: qiskit_ml_engine(model, x, w)
@@ -208,9 +229,9 @@ def verify_model(
     tolerances = {"qiskit-ml": FLOAT32_TOLERANCE * scale}
     for name, make in outside.items():
         try:
-            rows.append(compare(model.name, name, make()(x, w, v), want, tolerance=tolerances.get(name, exact_tol)))
+            add(compare(model.name, name, make()(x, w, v), want, tolerance=tolerances.get(name, exact_tol)))
         except Untranslatable as e:
-            rows.append(Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e)))
+            add(Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e)))
     engines: list[tuple[str, qml.QNode, int | None]] = [
         (p.name, make_qnode(ListOutputs(model.qfunc), p, model.n_wires), p.shots) for p in map(load_profile, profiles)
     ]
@@ -218,23 +239,39 @@ def verify_model(
         given = model.given.update(func=ListOutputs(model.qfunc), interface="torch")
         engines.append((f"as given ({given.device.name})", given, given.shots.total_shots))
     for name, qnode, shots in engines:
-        got = _pennylane(model, qnode)(x, w, v)
+        got = autograd_engine(_forward(model, qnode))(x, w, v)
         if shots is None:
-            rows.append(compare(model.name, name, got, want, tolerance=exact_tol))
+            add(compare(model.name, name, got, want, tolerance=exact_tol))
         elif noise_of(qnode) is None:
-            rows.append(compare(model.name, name, got, want, sigmas=_sigmas(model, x, w, v, shots), shots=shots))
+            add(compare(model.name, name, got, want, sigmas=_sigmas(model, x, w, v, shots), shots=shots))
         else:  # a noisy device: its shots scatter around the noisy value
             try:
                 noisy = noisy_engine(model, qnode, x, w)(x, w, v)
             except (Untranslatable, NotExact) as e:
                 unchecked = Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e))
-                rows.append(dataclasses.replace(unchecked, truth=EXACT_NOISY))
+                add(dataclasses.replace(unchecked, truth=EXACT_NOISY))
                 continue
             row = compare(model.name, name, got, noisy, sigmas=_sigmas(model, x, w, v, shots), shots=shots)
-            rows.append(dataclasses.replace(row, truth=EXACT_NOISY))
+            add(dataclasses.replace(row, truth=EXACT_NOISY))
     for name, engine in (candidates or {}).items():
-        rows.append(compare(model.name, name, engine(x, w, v), want, tolerance=exact_tol))
+        add(compare(model.name, name, engine(x, w, v), want, tolerance=exact_tol))
     return rows
+
+
+def _layer_rows(
+    path: str,
+    layer: Any,
+    profiles: Sequence[str | Profile],
+    progress: Callable[[Row], None] | None,
+    settings: dict[str, Any],
+) -> list[Row]:
+    """The rows of one quantum layer of a module, named ``PATH: NAME`` (reported as they come, so named)."""
+
+    def named(row: Row) -> Row:
+        return dataclasses.replace(row, model=f"{path}: {row.model}")
+
+    shown = None if progress is None else lambda row: progress(named(row))
+    return [named(row) for row in verify_model(layer, profiles, progress=shown, **settings)]
 
 
 def _sigmas(model: Model, x: np.ndarray, w: np.ndarray, v: np.ndarray, shots: int) -> Outputs:

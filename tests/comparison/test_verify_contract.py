@@ -201,3 +201,113 @@ def test_a_fake_backend_runs_the_noise_model_the_truth_uses():
     circuit.measure(0, 0)
     backend.run(circuit, shots=1).result()
     assert backend.options.noise_model == backend_noise_model(backend) != NoiseModel.from_backend(backend)
+
+
+# ------------------------------------------------------------------ point 6: what verify --model says, and its exit codes
+QNODE = """
+import pennylane as qml
+
+dev = qml.device("default.qubit", wires=3)
+
+
+@qml.qnode(dev)
+def circuit(inputs, weights):
+    qml.AngleEmbedding(inputs, wires=range(3))
+    qml.StronglyEntanglingLayers(weights, wires=range(3))
+    return [qml.expval(qml.Z(0)), qml.expval(qml.Z(2))]
+"""
+
+SEQUENTIAL = """
+import pennylane as qml
+import torch
+from bridge import QuantumLayer
+
+
+def circuit(inputs, weights):
+    qml.RY(inputs[..., 0], wires=0)
+    qml.RY(inputs[..., 1], wires=1)
+    qml.CNOT(wires=[0, 1])
+    qml.RX(weights[0], wires=1)
+    return [qml.expval(qml.Z(0)), qml.expval(qml.X(1))]
+
+
+model = torch.nn.Sequential(
+    torch.nn.Linear(3, 2), QuantumLayer(circuit, weight_shapes={"weights": (1,)}, n_wires=2, n_inputs=2),
+    torch.nn.Linear(2, 2), QuantumLayer(circuit, weight_shapes={"weights": (1,)}, n_wires=2, n_inputs=2),
+)
+classical = torch.nn.Linear(2, 2)
+"""
+
+
+def _verify(capsys, *args):
+    """``main(["verify", "--model", ...])``: its exit code, stdout and stderr."""
+    code = main(["verify", "--model", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line_error(err):
+    assert err.startswith("qml-bridge: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_the_file_is_announced_as_run_before_it_is_imported(tmp_path, capsys):
+    small = _write(tmp_path, "small.py", SMALL)
+    code, out, _ = _verify(capsys, f"{small}:layer", "--device", "default")
+    assert code == 0 and out.startswith(f"importing {small} (this runs its code)\n"), out[:200]
+
+
+def test_a_bare_qnode_is_told_to_give_weight_shape(tmp_path, capsys):
+    qnode = _write(tmp_path, "qnode.py", QNODE)
+    code, _, err = _verify(capsys, f"{qnode}:circuit")
+    assert code == 2 and "--weight-shape weights=" in _one_line_error(err), err
+    assert main(["verify", "--model", f"{qnode}:circuit", "--weight-shape", "weights=2,3,3", "--device", "aer"]) == 0
+
+
+def test_a_wrong_weight_shape_is_blamed_not_the_inputs(tmp_path, capsys):
+    qnode = _write(tmp_path, "qnode.py", QNODE)
+    code, _, err = _verify(capsys, f"{qnode}:circuit", "--weight-shape", "weights=2,3")
+    assert code == 2 and "--weight-shape" in _one_line_error(err) and "weights" in err, err
+    assert "give n_inputs" not in err and "(2, 3)" in err
+
+
+def test_any_module_is_verified_layer_by_layer(tmp_path, capsys):
+    sequential = _write(tmp_path, "sequential.py", SEQUENTIAL)
+    code, out, err = _verify(capsys, f"{sequential}:model", "--device", "aer")
+    assert code == 0, out + err
+    assert "| 1: circuit | aer vs truth |" in out and "| 3: circuit | aer vs truth |" in out
+    code, _, err = _verify(capsys, f"{sequential}:classical")
+    assert code == 2 and "no quantum layer" in _one_line_error(err) and "QuantumLayer" in err
+
+
+def test_a_file_that_is_not_python_is_refused_in_one_line(tmp_path, capsys):
+    text = tmp_path / "notpy.txt"
+    text.write_text("x = 1\n")
+    code, _, err = _verify(capsys, f"{text}:x")
+    assert code == 2 and "not a Python file" in _one_line_error(err) and "NoneType" not in err
+
+
+def test_a_file_that_raises_at_import_exits_2_with_its_last_line(tmp_path, capsys):
+    broken = _write(tmp_path, "broken.py", "import math\nraise ValueError('no data folder here')\n")
+    code, _, err = _verify(capsys, f"{broken}:layer")
+    assert code == 2 and "ValueError: no data folder here" in _one_line_error(err), err
+    syntax = _write(tmp_path, "syntax.py", "def f(:\n")
+    code, _, err = _verify(capsys, f"{syntax}:f")
+    assert code == 2 and "SyntaxError" in _one_line_error(err), err
+
+
+def test_an_unsupported_measurement_exits_2(tmp_path, capsys):
+    state = _write(tmp_path, "state.py", QNODE.replace("[qml.expval(qml.Z(0)), qml.expval(qml.Z(2))]", "qml.state()"))
+    code, _, err = _verify(capsys, f"{state}:circuit", "--weight-shape", "weights=2,3,3")
+    assert code == 2 and "expval, var and probs" in _one_line_error(err), err
+
+
+def test_a_batch_beyond_the_bound_is_refused_and_rows_come_as_they_complete(tmp_path, capsys):
+    small = _write(tmp_path, "small.py", SMALL)
+    code, _, err = _verify(capsys, f"{small}:layer", "--batch", "100000")
+    assert code == 2 and "--batch" in _one_line_error(err) and "1024" in err, err
+    from bridge.verify_model import load_model, verify_model
+
+    seen = []
+    rows = verify_model(load_model(f"{small}:layer"), ("default",), progress=seen.append)
+    assert seen == rows and len(rows) == 3
