@@ -4,7 +4,7 @@ The class only wires PennyLane's Device API to plain parts: :mod:`~bridge.qiskit
 :mod:`~bridge.qiskit.compile` (structure → ISA circuit, cached), :mod:`~bridge.qiskit.shift` (the
 parameter-shift rule as more rows), :mod:`~bridge.qiskit.batching` (tapes → one job per kind),
 :mod:`~bridge.qiskit.runner` (primitives, retries, execution modes) and :mod:`~bridge.qiskit.readers`
-(outputs → results and vector-Jacobian products).
+(outputs → results and Jacobians).
 
 Tracking follows ``qml.Tracker`` conventions; besides ``batches``/``executions``/``shots`` it records
 ``primitive_jobs``, ``pub_rows`` (circuits, one per parameter row), ``circuit_shots`` and ``job_retries``.
@@ -26,11 +26,12 @@ from pennylane.math import Interface
 from pennylane.transforms.core import CompilePipeline
 
 import bridge.pickling  # noqa: F401  (a QNode on this device pickles whole: PennyLane #2204)
+from bridge.broadcast import split_broadcast
 from bridge.exceptions import BridgeError
 from bridge.qiskit import readers
 from bridge.qiskit.batching import Counts, evaluate, tapes_and_kinds
 from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
-from bridge.qiskit.fused import Send, ShiftedOutputs, prepare
+from bridge.qiskit.fused import ForwardOutputs, Prepared, Send, prepare
 from bridge.qiskit.runner import Runner
 from bridge.qiskit.settings import DeviceSettings, DeviceWiresError, device_settings
 from bridge.qiskit.transforms import (
@@ -76,8 +77,9 @@ class QiskitBatchDevice(Device):
         execution_mode: runtime primitives in their own jobs (``"job"``) or in one ``"batch"``/``"session"``.
         runtime_options: options of the runtime ``EstimatorV2`` (``SamplerV2`` gets those it has).
         dry_run: count jobs, PUB rows and shots in the tracker without running any circuit (results are zeros).
-        fuse_gradient: one job per training step (default): the forward job also runs the shifted rows of every
-            differentiated tape; ``False``: the backward pass sends them in a job of its own.
+        fuse_gradient: one job per training step (default): PennyLane asks for results and Jacobians together
+            (``grad_on_execution``), and the forward job also runs the shifted rows of every differentiated
+            tape; ``False``: the backward pass sends them in a job of its own.
 
     Attributes:
         settings: what the device was built from (:class:`~bridge.qiskit.settings.DeviceSettings`).
@@ -147,7 +149,7 @@ class QiskitBatchDevice(Device):
             dry_run=settings.dry_run,
             on_retry=self._count_retry,
         )
-        self._shifted = ShiftedOutputs()
+        self._forward = ForwardOutputs()
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its construction arguments (rebuilt, compile cache and runtime Batch/Session not carried
@@ -157,19 +159,33 @@ class QiskitBatchDevice(Device):
 
     # ------------------------------------------------------------ preprocessing
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
-        return device_program(self.wires, self._operations, execution_config)
+        program = device_program(self.wires, self._operations, execution_config)
+        if (
+            execution_config is not None
+            and execution_config.gradient_method == "device"
+            and execution_config.interface == Interface.TORCH
+        ):
+            # a tape whose broadcast inputs are trainable runs one tape per sample (their rows still share one
+            # PUB): PennyLane contracts a broadcast tape's Jacobian into one number per parameter
+            # (qml.gradients.compute_vjp_single), where a per-sample input needs one per sample. device_program
+            # splits such tapes for the other interfaces; a second split finds nothing left to split.
+            program.add_transform(_split_differentiated_broadcast)
+        return program
 
     def setup_execution_config(
         self, config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
     ) -> ExecutionConfig:
         config = config or ExecutionConfig()
         if config.gradient_method in DEVICE_GRADIENT_METHODS and config.derivative_order == 1:
+            # PennyLane's DeviceDerivatives (pennylane/workflow/jacobian_products.py): fused, its forward pass
+            # calls execute_and_compute_derivatives and caches the Jacobians for the backward pass; two-job mode,
+            # execute, then compute_derivatives in the backward pass (bridge.qiskit.fused)
             return replace(
                 config,
                 gradient_method="device",
                 use_device_gradient=True,
-                use_device_jacobian_product=True,
-                grad_on_execution=False,
+                use_device_jacobian_product=False,
+                grad_on_execution=self.settings.fuse_gradient,
             )
         return replace(config, use_device_gradient=False, use_device_jacobian_product=False)
 
@@ -192,49 +208,54 @@ class QiskitBatchDevice(Device):
             return False
         return method == "device" or circuit is None or device_differentiable(circuit)
 
-    def supports_vjp(
-        self, execution_config: ExecutionConfig | None = None, circuit: qml.tape.QuantumScript | None = None
-    ) -> bool:
-        return self.supports_derivatives(execution_config, circuit)
-
     # ------------------------------------------------------------ execution
     def execute(
         self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
     ) -> tuple:
-        """Results of every tape, one job per kind. Fused (the default), a differentiated tape's shifted rows go
-        in the same job and wait for :meth:`compute_vjp` (:mod:`bridge.qiskit.fused`); in two-job mode its
-        outputs wait there for the backward job's shifted rows."""
-        differentiated = (  # an ML interface asks for gradients later; a NumPy call marks every parameter trainable
+        """Results of every tape, one job per kind. In two-job mode (``fuse_gradient = false``) a tape that will be
+        differentiated keeps its outputs for :meth:`compute_derivatives` (:class:`~bridge.qiskit.fused.ForwardOutputs`:
+        the backward job sends its shifted rows alone)."""
+        prepared = [
+            prepare(t, k, shifted=False, stream=self._runner.stream(k)) for t, k in self._tapes_and_kinds(circuits)
+        ]
+        evaluated = self._evaluate([(p, p.rows) for p in prepared])
+        if (  # an ML interface asks for gradients later; a NumPy call marks every parameter trainable
             execution_config is not None
             and execution_config.gradient_method == "device"
             and execution_config.interface != Interface.NUMPY
-        )
-        fused = differentiated and self.settings.fuse_gradient
+        ):
+            self._forward.keep(list(zip(prepared, evaluated, strict=True)))
+        return tuple(self._read(p, e) for p, e in zip(prepared, evaluated, strict=True))
+
+    def execute_and_compute_derivatives(
+        self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
+    ) -> tuple[tuple, tuple]:
+        """Results and Jacobians (parameter-shift rule) in one job per kind: every tape's own rows, then the shifted
+        rows of its trainable angles; a tape with nothing trainable (an evaluation) sends its own rows only."""
         prepared = [
-            prepare(t, k, shifted=fused, stream=self._runner.stream(k)) for t, k in self._tapes_and_kinds(circuits)
+            prepare(t, k, shifted=True, required=True, stream=self._runner.stream(k))
+            for t, k in self._tapes_and_kinds(circuits)
         ]
         evaluated = self._evaluate([(p, p.rows) for p in prepared])
-        if differentiated:
-            self._shifted.keep(list(zip(prepared, evaluated, strict=True)))
-        return tuple(
-            readers.read(e.kind, e.compiled, p.tape, e.output[: len(p.values.values)], p.values.batch_size)
-            for p, e in zip(prepared, evaluated, strict=True)
-        )
+        pairs = list(zip(prepared, evaluated, strict=True))
+        return tuple(self._read(p, e) for p, e in pairs), tuple(self._jacobian(p, e) for p, e in pairs)
 
-    def compute_vjp(
-        self,
-        circuits: Sequence[qml.tape.QuantumScript],
-        cotangents: Sequence[Any],
-        execution_config: ExecutionConfig | None = None,
+    def compute_derivatives(
+        self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
     ) -> tuple:
-        """Vector-Jacobian products by the parameter-shift rule: from the forward job's shifted rows where it sent
-        them, else all missing shifted rows in one job per kind (a tape with no shifted row, its only trainable
-        angle a global phase, sends nothing: its derivatives are 0)."""
-        pairs = self._shifted.resolve(self._tapes_and_kinds(circuits), self._evaluate, self._runner.stream)
-        return tuple(
-            readers.vjp(e.kind, e.compiled, p.tape, e.output, p.values, p.plan, dy)
-            for (p, e), dy in zip(pairs, cotangents, strict=True)
-        )
+        """Jacobians by the parameter-shift rule (two-job mode's backward pass): the shifted rows alone where
+        :meth:`execute` kept the forward outputs, else the tapes' own rows too, in one job per kind (a tape with no
+        shifted row, its only trainable angle a global phase, sends nothing: its derivatives are 0)."""
+        pairs = self._forward.resolve(self._tapes_and_kinds(circuits), self._evaluate, self._runner.stream)
+        return tuple(self._jacobian(p, e) for p, e in pairs)
+
+    @staticmethod
+    def _read(p: Prepared, e: Any) -> Any:
+        return readers.read(e.kind, e.compiled, p.tape, e.output[: len(p.values.values)], p.values.batch_size)
+
+    @staticmethod
+    def _jacobian(p: Prepared, e: Any) -> tuple:
+        return readers.jacobian(e.kind, e.compiled, p.tape, e.output, p.values, p.plan)
 
     def _tapes_and_kinds(self, circuits: Sequence[qml.tape.QuantumScript]) -> list[tuple[Any, str]]:
         return tapes_and_kinds(circuits, self.wires, self.settings)
@@ -273,6 +294,17 @@ class QiskitBatchDevice(Device):
     def close(self) -> None:
         """Close the runtime Batch or Session, if one was opened."""
         self._runner.close()
+
+
+@qml.transform
+def _split_differentiated_broadcast(tape: qml.tape.QuantumScript) -> tuple[list[qml.tape.QuantumScript], Any]:
+    """:func:`~bridge.broadcast.split_broadcast` of a torch tape whose broadcast inputs require gradients (torch
+    marks a tape's trainable parameters after the device's preprocessing: until then, every one is)."""
+    if tape.batch_size is None:
+        return [tape], lambda results: results[0]
+    marked = tape.copy()
+    marked.trainable_params = qml.math.get_trainable_indices(tape.get_parameters(trainable_only=False))
+    return split_broadcast.tape_transform(marked, always=False)
 
 
 def _asked_by_a_new_qnode() -> bool:

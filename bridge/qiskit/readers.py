@@ -1,5 +1,5 @@
-"""Primitive outputs → PennyLane results: values of every measurement, and vector-Jacobian products from the
-rows of the parameter-shift rule.
+"""Primitive outputs → PennyLane results: values of every measurement, and Jacobians from the rows of the
+parameter-shift rule.
 """
 
 from __future__ import annotations
@@ -137,55 +137,54 @@ def _moments(
     return linear
 
 
-def vjp(
+def jacobian(
     kind: str,
     compiled: Compiled,
     tape: qml.tape.QuantumScript,
     output: np.ndarray,
     values: TapeValues,
     plan: ShiftPlan | None,
-    cotangent: Any,
 ) -> tuple:
-    """One tape's vector-Jacobian product from its output rows: its own rows, then its shifted blocks."""
+    """One tape's Jacobian from its output rows (its own rows, then its shifted blocks), in PennyLane's layout
+    (what ``qml.gradients.compute_vjp_single``/``compute_vjp_multi`` contract with the cotangents): per trainable
+    parameter an array of its measurement's result shape (a leading batch dimension for a broadcast tape: the
+    derivative of each sample's result); with several measurements, one such tuple per measurement. A tape with
+    nothing trainable has ``()``; a broadcast tape's trainable parameters are never broadcast themselves (the
+    device's preprocessing splits such tapes per sample, :func:`bridge.broadcast.split_broadcast`)."""
     if plan is None or not plan.terms:
         return ()
-    n = values.values.shape[0]
-    if not len(plan.rows):  # no shiftable angle among the trainable ones: exact zeros, and no job was sent
-        return tuple(np.zeros(n) if broadcast else np.float64(0.0) for broadcast in plan.broadcast)
     if tape.shots.has_partitioned_shots:
         raise DeviceError("bridge.qiskit's device gradients do not support shot vectors; give one shot number")
+    n = values.values.shape[0]
+    shapes = _result_shapes(kind, compiled, tape, output[:n], values.batch_size)
+    if not len(plan.rows):  # no shiftable angle among the trainable ones: exact zeros, and no job was sent
+        per_mp = [tuple(np.zeros(shape) for _ in plan.terms) for shape in shapes]
+        return per_mp[0] if len(per_mp) == 1 else tuple(per_mp)
     moments = _moments(kind, compiled, tape, output)
-    dys = [np.asarray(cotangent)] if len(tape.measurements) == 1 else [np.asarray(d) for d in cotangent]
     blocks = (output.shape[0] - n) // n
     # Σ_j c_j f(block_j) for every parameter at once: coefficients (parameters, blocks) against the shifted blocks
     coefficients = np.zeros((len(plan.terms), blocks))
     for p, terms in enumerate(plan.terms):
         for k, c in terms:
             coefficients[p, k] += c
-    total = np.zeros((len(plan.terms), n))
-    for (first, second), dy in zip(moments, dys, strict=True):
+    per_mp = []
+    for (first, second), shape in zip(moments, shapes, strict=True):
         first = np.asarray(first).reshape(n * (blocks + 1), -1)
         jac = np.einsum("pk,knd->pnd", coefficients, first[n:].reshape(blocks, n, -1))
         if second is not None:  # d var = d<O²> − 2 <O> d<O>
             second = np.asarray(second).reshape(n * (blocks + 1), -1)
             jac = np.einsum("pk,knd->pnd", coefficients, second[n:].reshape(blocks, n, -1)) - 2 * first[:n] * jac
-        total += np.einsum("pnd,nd->pn", jac, dy.reshape(n, -1))
-    vjps = tuple(
-        row if broadcast else np.float64(row.sum()) for row, broadcast in zip(total, plan.broadcast, strict=True)
-    )
-    return MixedVJP(vjps) if any(plan.broadcast) and not all(plan.broadcast) else vjps
+        per_mp.append(tuple(row.reshape(shape) for row in jac))
+    return per_mp[0] if len(per_mp) == 1 else tuple(per_mp)
 
 
-class MixedVJP(tuple):
-    """A tape's vector-Jacobian product mixing per-sample vectors (trainable batched inputs) and scalars (weights).
-
-    PennyLane's torch interface converts each entry to a tensor on its own, but first asks
-    ``np.squeeze(vjp).shape != (0,)``, which NumPy 2 refuses for a ragged tuple. This tuple answers that check
-    with its length (``tests/unit/test_pins.py`` pins the interface's use of it), so a batch keeps its one tape
-    instead of one tape per sample. Returned for the torch interface only (others split such tapes).
-    """
-
-    __slots__ = ()
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.ones(len(self))
+def _result_shapes(
+    kind: str, compiled: Compiled | None, tape: qml.tape.QuantumScript, output: np.ndarray, batch_size: int | None
+) -> list[tuple[int, ...]]:
+    """The shape of each measurement's result: read from the tape's own rows, or (none were sent: a tape whose
+    only trainable angle is a global phase, not run) from the measurement."""
+    if compiled is None or not len(output):
+        batch = () if batch_size is None else (batch_size,)
+        return [batch + tuple(m.shape(None, len(tape.wires))) for m in tape.measurements]
+    result = read(kind, compiled, tape, output, batch_size)
+    return [np.shape(v) for v in ([result] if len(tape.measurements) == 1 else result)]
