@@ -204,13 +204,13 @@ def test_training_closes_the_runtime_batch_or_session_it_opened(tmp_path, monkey
     if ending == "interrupt":
         from bridge.qiskit import QiskitBatchDevice
 
-        original = QiskitBatchDevice.compute_vjp
+        original = QiskitBatchDevice.execute_and_compute_derivatives
 
         def interrupted(self, *args, **kwargs):
             original(self, *args, **kwargs)
             raise KeyboardInterrupt  # Ctrl-C a second time: at once, mid-step
 
-        monkeypatch.setattr(QiskitBatchDevice, "compute_vjp", interrupted)
+        monkeypatch.setattr(QiskitBatchDevice, "execute_and_compute_derivatives", interrupted)
     config = TrainConfig(profile=profile, epochs=1, seed=0, batch_size=2, out=tmp_path, progress=False)
     expected = {"success": None, "failure": Exception, "interrupt": KeyboardInterrupt}[ending]
     if expected is None:

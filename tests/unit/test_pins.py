@@ -172,27 +172,21 @@ def test_aer_fails_runtime_binding_of_a_parameterized_global_phase():
     )
 
 
-def test_torch_interface_backward_squeezes_each_vjp_then_converts_its_entries():
-    """Why bridge.qiskit.readers.MixedVJP exists: PennyLane's torch backward asks ``np.squeeze(vjp).shape != (0,)``
-    (NumPy 2 refuses a ragged tuple) and converts a tuple's entries one by one with ``_res_to_torch``."""
+def test_pennylane_keeps_the_device_jacobians_of_the_forward_pass_for_the_backward_pass():
+    """Why one training step is one job: with ``use_device_gradient`` and ``grad_on_execution`` (and no device
+    Jacobian products), PennyLane 0.45's ML pipeline uses ``DeviceDerivatives``, whose forward pass calls the
+    device's ``execute_and_compute_derivatives`` and keeps the Jacobians for the backward pass."""
+    import importlib
     import inspect
 
-    import torch
-    from pennylane.workflow.interfaces import torch as torch_interface
+    from pennylane.workflow import jacobian_products
 
-    source = inspect.getsource(torch_interface)
-    assert "np.squeeze(vjp_slice).shape != (0,)" in source and "_res_to_torch(vjp_slice, ctx)" in source, (
-        "PennyLane's torch backward changed how it reads a tape's VJP: revisit bridge.qiskit.readers.MixedVJP"
+    run = importlib.import_module("pennylane.workflow.run")  # the module, not the function of that name
+    pipeline = inspect.getsource(run._construct_ml_execution_pipeline)
+    assert "DeviceJacobianProducts" in pipeline and "DeviceDerivatives" in pipeline, (
+        "PennyLane changed how it picks the derivative path: revisit bridge.qiskit.device.setup_execution_config"
     )
-    from bridge.qiskit.readers import MixedVJP
-
-    mixed = MixedVJP((np.array([0.1, 0.2, 0.3]), np.float64(0.5)))
-    with pytest.raises(ValueError):
-        np.squeeze(tuple(mixed))  # the ragged tuple NumPy 2 refuses
-    assert np.squeeze(mixed).shape != (0,)
-
-    class Ctx:
-        torch_device = None
-
-    converted = torch_interface._res_to_torch(mixed, Ctx())
-    assert [tuple(t.shape) for t in converted] == [(3,), ()] and all(isinstance(t, torch.Tensor) for t in converted)
+    cached = inspect.getsource(jacobian_products.DeviceDerivatives)
+    assert "execute_and_compute_derivatives" in cached and "_jacs_cache" in cached, (
+        "PennyLane's DeviceDerivatives no longer caches the forward pass's Jacobians: a step may become two jobs"
+    )
