@@ -40,12 +40,15 @@ from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
 TWO_TERM_GATES = frozenset({"RX", "RY", "RZ", "PhaseShift", "IsingXX", "IsingYY", "IsingZZ", "GlobalPhase"})
 
 
-def spread(measurement: Any, mean: float | None = None) -> float:
+def spread(measurement: Any, mean: float | None = None, shots: int | None = None) -> float:
     """``s``: a bound on the standard deviation of one shot's outcome of ``measurement`` (see module doc).
 
     Args:
         measurement: an ``expval``, ``var`` or ``probs`` measurement.
         mean: for a variance, the exact ``⟨O⟩`` (tightens the bound); ``None`` uses ``max |λ(O)|``.
+        shots: for a variance with a known ``mean``, the shots per circuit: the estimate of ``⟨O⟩`` strays by
+            ``s(O)/√N``, a second-order term that the first-order bound misses where ``⟨O⟩ = 0`` (with ``O² ∝ I``
+            the bound would be 0); ``|⟨O⟩|`` is then taken as ``|mean| + 2 s(O)/√N``.
 
     Raises:
         ValueError: a measurement without a bound here (samples, counts, states).
@@ -65,6 +68,8 @@ def spread(measurement: Any, mean: float | None = None) -> float:
         square_spread = float((eigvals**2).max() - (eigvals**2).min()) / 2
         largest = float(np.abs(eigvals).max())
     magnitude = largest if mean is None else abs(mean)
+    if mean is not None and shots:
+        magnitude = min(largest, magnitude + 2 * _observable_spread(obs) / math.sqrt(shots))
     return square_spread + 2 * magnitude * _observable_spread(obs)
 
 
@@ -92,17 +97,20 @@ def exact_means(tape: qml.tape.QuantumScript) -> list[float | None]:
     return [float(next(values)) if isinstance(m, VarianceMP) else None for m in tape.measurements]
 
 
-def output_spreads(tape: qml.tape.QuantumScript, means: Sequence[float | None] | None = None) -> np.ndarray:
+def output_spreads(
+    tape: qml.tape.QuantumScript, means: Sequence[float | None] | None = None, shots: int | None = None
+) -> np.ndarray:
     """``s`` of every output column of a tape (one row), in the order a ``QuantumLayer`` lays them out.
 
     Args:
         tape: one sample's circuit.
         means: per measurement, the exact ``⟨O⟩`` for variances (:func:`exact_means`), or ``None``.
+        shots: shots per circuit (see :func:`spread`).
     """
     spreads: list[float] = []
     for m, mean in zip(tape.measurements, means or [None] * len(tape.measurements), strict=True):
         size = 2 ** len(m.wires or tape.wires) if isinstance(m, ProbabilityMP) else 1
-        spreads += [spread(m, mean)] * size
+        spreads += [spread(m, mean, shots)] * size
     return np.asarray(spreads)
 
 

@@ -65,8 +65,10 @@ FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1)
 # ------------------------------------------------------------------ engines
 def _forward(model: Model, qnode: qml.QNode) -> Forward:
     def forward(xt: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-        parts = qnode(xt, **model.unflatten(wt))
-        return torch.cat([torch.as_tensor(p).reshape(len(xt), -1) for p in parts], dim=-1).real.to(torch.float64)
+        parts = [torch.as_tensor(p) for p in qnode(xt, **model.unflatten(wt))]
+        # an output that depends on no parameter (var(Z) after H·RZ is 1) comes back unbatched: one per row
+        parts = [p.reshape(()).expand(len(xt)) if p.numel() == 1 < len(xt) else p for p in parts]
+        return torch.cat([p.reshape(len(xt), -1) for p in parts], dim=-1).real.to(torch.float64)
 
     return forward
 
@@ -277,7 +279,7 @@ def _layer_rows(
 def _sigmas(model: Model, x: np.ndarray, w: np.ndarray, v: np.ndarray, shots: int) -> Outputs:
     weights = model.unflatten(torch.tensor(w))
     tapes = [model_tape(model, torch.tensor(row), torch.tensor(w)) for row in x]
-    spreads = np.stack([output_spreads(t, exact_means(t)) for t in tapes])
+    spreads = np.stack([output_spreads(t, exact_means(t), shots) for t in tapes])
     jacobians = [angle_jacobian(ListOutputs(model.qfunc), torch.tensor(row), weights) for row in x]
     sx, sw = vjp_sigmas(spreads, v, jacobians, shots)
     return value_sigmas(spreads, shots), sx, sw

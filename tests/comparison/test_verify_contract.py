@@ -311,3 +311,24 @@ def test_a_batch_beyond_the_bound_is_refused_and_rows_come_as_they_complete(tmp_
     seen = []
     rows = verify_model(load_model(f"{small}:layer"), ("default",), progress=seen.append)
     assert seen == rows and len(rows) == 3
+
+
+def test_a_variance_whose_mean_is_zero_passes_on_shots_on_every_seed():
+    """var(Z) after H·RZ is 1 for every angle, and ⟨Z⟩ = 0: the first-order σ bound of the estimate 1 − Ẑ² is 0,
+    so a correct model failed (by ~1e11σ); the bound now takes |⟨Z⟩| as |mean| + 2 s/√N. The output also depends
+    on no parameter, which the truth's forward returned unbatched (a crash before)."""
+    import pennylane as qml
+
+    from bridge.verify_model import verify_model
+
+    @qml.qnode(qml.device("default.qubit", wires=1))
+    def circuit(inputs, weights):
+        qml.Hadamard(0)
+        qml.RZ(inputs[0] + weights[0], wires=0)
+        return qml.var(qml.Z(0))
+
+    passed = [
+        all(r.passed for r in verify_model(circuit, ("aer-shots",), seed=seed, weight_shapes={"weights": (1,)}))
+        for seed in range(20)
+    ]
+    assert sum(passed) >= 19, passed
