@@ -1,19 +1,24 @@
-"""Rerun every example and rewrite the results table of ``examples/README.md`` (slow; not part of CI).
+"""Run every example on several seeds and rewrite the results table of ``examples/README.md`` (slow; not in CI).
 
-    python examples/run_all.py                       # every row, two at a time
-    python examples/run_all.py --only mnist10 qaoa   # some examples
-    python examples/run_all.py --table-only          # rebuild the table from the runs already there
-    python examples/run_all.py --skip-done           # only the rows without results yet
-    python examples/run_all.py --fashion-root DIR    # add the full 2,000-image Fashion-MNIST test row
+    python examples/run_all.py --seeds 0-4                    # every row on seeds 0..4, one run at a time
+    python examples/run_all.py --seeds 0-4 --only mnist01 fashion
+    python examples/run_all.py --table-only                   # rebuild the table from the runs already there
+    python examples/run_all.py --seeds 0-4 --skip-done        # only the runs without results yet
+    python examples/run_all.py --fashion-root DIR             # add the full 2,000-image Fashion-MNIST test row
 
-Each row is one ``qml-bridge train`` command (shown in ``examples/results.json``) writing into
-``runs/examples/ROW``; the table is written between the ``<!-- results -->`` markers of the README.
+Each run is one ``qml-bridge train`` command with ``--seed K`` (its exact command is in
+``examples/results.json``) writing into ``runs/examples/ROW-seedK``. The table gives, per example and profile,
+the minimum, median and maximum of the metric over the seeds and on how many seeds the target was met; a target
+counts as met only when it is met on every seed. The table names the commit whose code produced it; when
+``bridge/``, ``examples/`` or ``devices/`` change afterwards, ``--table-only`` lists the changed files under the
+table (``tests/unit/test_results_fresh.py`` fails until it does), so stale numbers are visible.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -22,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RUNS = HERE.parent / "runs" / "examples"
+ROOT = HERE.parent
+RUNS = ROOT / "runs" / "examples"
 IMAGES = ("mnist01", "mnist37", "mnist3", "mnist10", "fashion")
+MEASURED = ("bridge", "examples", "devices")  # what a result depends on
+NOT_MEASURED = ("examples/README.md", "examples/results.json")  # what the sweep itself writes
 SOURCE = {
     "mnist01": "100 % on 100 test images (textbook)",
     "mnist37": "91 % (blog)",
@@ -35,12 +43,9 @@ SOURCE = {
     "qaoa": "not reported",
     "meta": "plots only",
 }
+GOAL = {"mnist01": 0.99, "mnist37": 0.97, "mnist3": 0.95, "mnist10": 0.90, "fashion": 0.97}
 TARGET = {
-    "mnist01": "≥ 0.99",
-    "mnist37": "≥ 0.97",
-    "mnist3": "≥ 0.95",
-    "mnist10": "≥ 0.90",
-    "fashion": "≥ 0.97",
+    **{name: f"≥ {goal:.2f}" for name, goal in GOAL.items()},
     "calculator": "MAE ≤ 0.03",
     "hello": "exact ≤ 1e-3, shots within 3σ",
     "qaoa": "optimal at p = 3 on every graph",
@@ -50,6 +55,8 @@ TARGET = {
 
 @dataclass
 class Row:
+    """One example on one profile with some options: run once per seed."""
+
     example: str
     profile: str
     options: list[str] = field(default_factory=list)
@@ -59,7 +66,10 @@ class Row:
     def name(self) -> str:
         return "-".join([self.example, self.profile, *(o.strip("-").replace("/", "_") for o in self.options)])
 
-    def command(self) -> list[str]:
+    def out(self, seed: int) -> Path:
+        return RUNS / f"{self.name}-seed{seed}"
+
+    def command(self, seed: int = 0) -> list[str]:
         return [
             sys.executable,
             "-m",
@@ -68,29 +78,25 @@ class Row:
             self.example,
             "--device",
             self.profile,
+            "--seed",
+            str(seed),
             "--no-progress",
-            "--overwrite",  # a rerun replaces the row's earlier run
+            "--overwrite",  # a rerun replaces the row's earlier run (moved into its earlier-run-* folder)
             "--out",
-            str(RUNS / self.name),
+            str(self.out(seed)),
             *self.options,
         ]
 
-
-# sampled runs of mnist3 (5 epochs of 1,200 steps × 43 circuits) took most of an hour on this machine before
-# #10's faster shot path: one epoch (mnist10's sampled rows run their full 5 epochs since)
-SHOT_EPOCHS = {"mnist3": ["--epochs", "1"]}
+    def twin(self) -> Row:
+        """The classical ablation of the same row."""
+        return Row(self.example, self.profile, [*self.options, "--classical"], self.label)
 
 
 def rows(fashion_root: str | None) -> list[Row]:
+    """Every row: the image classifiers exact, classical and with 1024 shots; the problems on ``aer``."""
     table = []
     for name in IMAGES:
-        fewer = SHOT_EPOCHS.get(name, [])
-        table += [
-            Row(name, "aer"),
-            Row(name, "aer", ["--classical"]),
-            Row(name, "aer-shots", fewer),
-            Row(name, "aer-shots", ["--shots", "100", *fewer]),
-        ]
+        table += [Row(name, "aer"), Row(name, "aer", ["--classical"]), Row(name, "aer-shots")]
     if fashion_root:
         table += [
             Row("fashion", "aer", ["--data-root", fashion_root], "full test set"),
@@ -107,114 +113,200 @@ def rows(fashion_root: str | None) -> list[Row]:
     return table
 
 
-def run(row: Row) -> None:
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` → ``[0, 1, 2, 3, 4]``; ``"0,2,5"`` → ``[0, 2, 5]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        seeds += range(int(low), int(high or low) + 1)
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds are integers ≥ 0 such as 0-4 or 0,2,5, got {text!r}")
+    return sorted(set(seeds))
+
+
+def run(job: tuple[Row, int]) -> None:
+    row, seed = job
     started = time.perf_counter()
-    log = RUNS / f"{row.name}.log"
+    log = RUNS / f"{row.name}-seed{seed}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as f:
-        code = subprocess.call(row.command(), stdout=f, stderr=subprocess.STDOUT)
-    print(
-        f"{'done' if code == 0 else f'FAILED ({code})'} {row.name} in {time.perf_counter() - started:.0f} s", flush=True
-    )
+        code = subprocess.call(row.command(seed), stdout=f, stderr=subprocess.STDOUT)
+    state = "done" if code == 0 else f"FAILED ({code})"
+    print(f"{state} {row.name} seed {seed} in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def result(metrics: dict) -> str:
+def metric(metrics: dict) -> float:
+    """The number the target is about (accuracy, MAE, graphs solved, …)."""
     example = metrics["example"]
     if example in IMAGES:
-        return f"{metrics['test_accuracy']:.3f} ({metrics['test_images']} images)"
+        return float(metrics["test_accuracy"])
     if example == "calculator":
-        return f"MAE {metrics['test_mae']:.4f} ({metrics['test_pairs']} pairs)"
+        return float(metrics["test_mae"])
     if example == "hello":
-        runs = metrics["runs"]
-        exact = [r for r in runs if r["shots"] is None]
-        shots = [r for r in runs if r["shots"] is not None]
-        return (
-            f"exact: max error {max(r['error'] for r in exact):.1e} ({sum(r['passed'] for r in exact)}/"
-            f"{len(exact)} ≤ 1e-3); shots: {sum(r['passed'] for r in shots)}/{len(shots)} within 3σ"
-        )
+        return float(sum(r["passed"] for r in metrics["runs"]))
     if example == "qaoa":
-        ratios = "/".join(f"{v:.3f}" for v in metrics["mean_approximation_ratio"].values())
-        deepest = [r for r in metrics["results"] if r["depth"] == 3]
-        return f"ratio p=1/2/3 {ratios}; optimal on {sum(r['optimal'] for r in deepest)}/{len(deepest)} graphs"
+        return float(sum(r["optimal"] for r in metrics["results"] if r["depth"] == 3))
     if example == "meta":
-        return (
-            f"learned {metrics['learned_mean_steps']:.2f} vs Adam {metrics['adam_mean_steps']:.2f} steps "
-            f"(mean, {len(metrics['learned_steps'])} targets)"
-        )
+        return float(metrics["learned_mean_steps"])
     raise ValueError(example)
 
 
 def met(metrics: dict) -> bool:
     example = metrics["example"]
-    goal = {"mnist01": 0.99, "mnist37": 0.97, "mnist3": 0.95, "mnist10": 0.90, "fashion": 0.97}
-    if example in goal:
-        return metrics["test_accuracy"] >= goal[example]
+    if example in GOAL:
+        return bool(metrics["test_accuracy"] >= GOAL[example])
+    return bool(
+        {
+            "calculator": lambda m: m["test_mae"] <= 0.03,
+            "hello": lambda m: m["all_passed"],
+            "qaoa": lambda m: m["all_optimal_at_deepest"],
+            "meta": lambda m: m["learned_beats_adam"],
+        }[example](metrics)
+    )
+
+
+def spread(example: str, values: list[float]) -> str:
+    """min / median / max of a row's metric over its seeds, in the metric's own format."""
+    if example in IMAGES:
+        form = "{:.3f}"
+    elif example == "calculator":
+        form = "{:.4f}"
+    else:
+        form = "{:.2f}" if example == "meta" else "{:.0f}"
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return " / ".join(form.format(v) for v in (low, mid, high))
+
+
+def unit(example: str, metrics: dict) -> str:
+    if example in IMAGES:
+        return f"test accuracy, {metrics['test_images']} images"
     return {
-        "calculator": lambda m: m["test_mae"] <= 0.03,
-        "hello": lambda m: m["all_passed"],
-        "qaoa": lambda m: m["all_optimal_at_deepest"],
-        "meta": lambda m: m["learned_beats_adam"],
-    }[example](metrics)
+        "calculator": f"MAE, {metrics.get('test_pairs', '?')} pairs",
+        "hello": f"runs passed of {len(metrics['runs'])}",
+        "qaoa": f"graphs optimal at p = 3 of {sum(r['depth'] == 3 for r in metrics['results'])}",
+        "meta": "mean steps of the learned optimizer",
+    }[example]
 
 
-def table(all_rows: list[Row]) -> tuple[str, list[dict]]:
+def _load(row: Row, seeds: list[int]) -> dict[int, dict]:
+    found = {}
+    for seed in seeds:
+        path = row.out(seed) / "metrics.json"
+        if path.is_file():
+            found[seed] = json.loads(path.read_text())
+    return found
+
+
+def table(all_rows: list[Row], seeds: list[int]) -> tuple[str, list[dict]]:
     header = (
-        "| example | profile | shots | epochs | seconds | hybrid result | classical-only result | target "
-        "(met?) | source result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| example | profile | shots | epochs | seeds | metric | hybrid min / median / max | met on | classical "
+        "min / median / max | target (met on every seed?) | s per run (median) | source result |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     lines, records = [header], []
     for row in all_rows:
         if "--classical" in row.options:
             continue
-        path = RUNS / row.name / "metrics.json"
-        if not path.is_file():
+        runs = _load(row, seeds)
+        if not runs:
             continue
-        metrics = json.loads(path.read_text())
-        twin = RUNS / Row(row.example, row.profile, [*row.options, "--classical"]).name / "metrics.json"
-        classical = result(json.loads(twin.read_text())) if twin.is_file() else "—"
-        shots = metrics["shots"]
+        first = next(iter(runs.values()))
+        values = [metric(m) for m in runs.values()]
+        passed = sum(met(m) for m in runs.values())
+        twin = _load(row.twin(), seeds)
+        classical = spread(row.example, [metric(m) for m in twin.values()]) if twin else "—"
+        shots = first["shots"]
         shots_text = "exact / 100 / 10,000" if isinstance(shots, list) else "exact" if shots is None else str(shots)
-        if metrics["example"] == "qaoa" and shots is None:
-            shots_text = f"exact (sampled {metrics['sample_shots']})"
-        profile = row.profile + (f" ({row.label})" if row.label else "")
+        if row.example == "qaoa" and shots is None:
+            shots_text = f"exact (sampled {first['sample_shots']})"
+        every = passed == len(runs) == len(seeds)
         lines.append(
-            f"| {row.example} | {profile} | {shots_text} | {metrics['epochs']} | {metrics['seconds']:.0f} | "
-            f"{result(metrics)} | {classical} | {TARGET[row.example]} ({'yes' if met(metrics) else 'no'}) | "
+            f"| {row.example} | {row.profile}{f' ({row.label})' if row.label else ''} | {shots_text} | "
+            f"{first['epochs']} | {','.join(map(str, sorted(runs)))} | {unit(row.example, first)} | "
+            f"{spread(row.example, values)} | {passed}/{len(runs)} | {classical} | {TARGET[row.example]} "
+            f"({'yes' if every else 'no'}) | {statistics.median(m['seconds'] for m in runs.values()):.0f} | "
             f"{SOURCE[row.example]} |"
         )
-        records.append(
-            {
-                "row": row.name,
-                "command": " ".join(["qml-bridge", *row.command()[3:]]),
-                "metrics": metrics,
-                "met": met(metrics),
-            }
-        )
+        for seed, metrics in sorted(runs.items()):
+            records.append(
+                {
+                    "row": row.name,
+                    "seed": seed,
+                    "command": " ".join(["qml-bridge", *row.command(seed)[3:]]),
+                    "metrics": metrics,
+                    "met": met(metrics),
+                }
+            )
     return "\n".join(lines), records
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+
+
+def changed_since(commit: str) -> list[str]:
+    """Files under ``bridge/``, ``examples/`` or ``devices/`` that differ between ``commit`` and the working tree
+    (committed or not), less the sweep's own outputs."""
+    names = git("diff", "--name-only", commit, "--", *MEASURED).splitlines()
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", *MEASURED).splitlines()
+    return sorted({n for n in [*names, *untracked] if n and n not in NOT_MEASURED})
+
+
+def stale_note(commit: str) -> str:
+    """The line under the table: current, or the files changed since the commit that measured it."""
+    changed = changed_since(commit)
+    if not changed:
+        return f"Measured on commit {commit}; no file of `bridge/`, `examples/` or `devices/` changed since."
+    return (
+        f"**Stale**: measured on commit {commit}; changed since (rerun the sweep): "
+        + ", ".join(f"`{name}`" for name in changed)
+        + "."
+    )
+
+
+def write_readme(text: str, note: str, command: str) -> None:
+    readme = HERE / "README.md"
+    before, _, rest = readme.read_text().partition("<!-- results -->")
+    _, _, after = rest.partition("<!-- /results -->")
+    block = f"Generated by `{command}`.\n\n{text}\n\n<!-- stale -->{note}<!-- /stale -->"
+    readme.write_text(f"{before}<!-- results -->\n{block}\n<!-- /results -->{after}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=parse_seeds, default=None, help="seeds such as 0-4 (default: the table's)")
     parser.add_argument("--only", nargs="+", default=None, help="examples to rerun (default: all)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2)")
-    parser.add_argument("--table-only", action="store_true", help="only rebuild the table")
-    parser.add_argument("--skip-done", action="store_true", help="skip rows that already have a metrics.json")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1: honest seconds)")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the table and its stale note")
+    parser.add_argument("--skip-done", action="store_true", help="skip runs that already have a metrics.json")
     parser.add_argument("--fashion-root", default=None, help="a root holding the full FashionMNIST/raw files")
     args = parser.parse_args(argv)
-    all_rows = rows(args.fashion_root)
+    results = HERE / "results.json"
+    earlier = json.loads(results.read_text()) if results.is_file() else {}
+    earlier = earlier if isinstance(earlier, dict) else {}
+    seeds = args.seeds or earlier.get("seeds") or [0, 1, 2, 3, 4]
+    all_rows = rows(args.fashion_root or earlier.get("fashion_root"))
+    commit = earlier.get("commit", "")
     if not args.table_only:
-        todo = [r for r in all_rows if args.only is None or r.example in args.only]
+        if git("status", "--porcelain", "--", *MEASURED, *(f":!{n}" for n in NOT_MEASURED)):
+            parser.error("commit bridge/, examples/ and devices/ first: the table names the commit that produced it")
+        commit = git("rev-parse", "--short=12", "HEAD")
+        todo = [(r, s) for r in all_rows if args.only is None or r.example in args.only for s in seeds]
         if args.skip_done:
-            todo = [r for r in todo if not (RUNS / r.name / "metrics.json").is_file()]
-        todo.sort(key=lambda r: r.example != "mnist10")  # the longest first
+            todo = [(r, s) for r, s in todo if not (r.out(s) / "metrics.json").is_file()]
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(run, todo))
-    text, records = table(all_rows)
-    readme = HERE / "README.md"
-    before, _, rest = readme.read_text().partition("<!-- results -->")
-    _, _, after = rest.partition("<!-- /results -->")
-    readme.write_text(f"{before}<!-- results -->\n{text}\n<!-- /results -->{after}")
-    (HERE / "results.json").write_text(json.dumps(records, indent=2))
+    text, records = table(all_rows, seeds)
+    command = f"python examples/run_all.py --seeds {seeds[0]}-{seeds[-1]}" + (
+        " --fashion-root DIR" if args.fashion_root or earlier.get("fashion_root") else ""
+    )
+    write_readme(text, stale_note(commit), command)
+    results.write_text(
+        json.dumps(
+            {"commit": commit, "seeds": seeds, "fashion_root": args.fashion_root, "command": command, "runs": records},
+            indent=2,
+        )
+    )
     print(text)
     return 0
 
