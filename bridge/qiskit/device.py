@@ -225,7 +225,7 @@ class QiskitBatchDevice(Device):
             and execution_config.interface != Interface.NUMPY
         ):
             self._forward.keep(list(zip(prepared, evaluated, strict=True)))
-        return tuple(self._read(p, e) for p, e in zip(prepared, evaluated, strict=True))
+        return tuple(_read(p, e) for p, e in zip(prepared, evaluated, strict=True))
 
     def execute_and_compute_derivatives(
         self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
@@ -238,7 +238,7 @@ class QiskitBatchDevice(Device):
         ]
         evaluated = self._evaluate([(p, p.rows) for p in prepared])
         pairs = list(zip(prepared, evaluated, strict=True))
-        return tuple(self._read(p, e) for p, e in pairs), tuple(self._jacobian(p, e) for p, e in pairs)
+        return tuple(_read(p, e) for p, e in pairs), tuple(_jacobian(p, e) for p, e in pairs)
 
     def compute_derivatives(
         self, circuits: Sequence[qml.tape.QuantumScript], execution_config: ExecutionConfig | None = None
@@ -247,15 +247,7 @@ class QiskitBatchDevice(Device):
         :meth:`execute` kept the forward outputs, else the tapes' own rows too, in one job per kind (a tape with no
         shifted row, its only trainable angle a global phase, sends nothing: its derivatives are 0)."""
         pairs = self._forward.resolve(self._tapes_and_kinds(circuits), self._evaluate, self._runner.stream)
-        return tuple(self._jacobian(p, e) for p, e in pairs)
-
-    @staticmethod
-    def _read(p: Prepared, e: Any) -> Any:
-        return readers.read(e.kind, e.compiled, p.tape, e.output[: len(p.values.values)], p.values.batch_size)
-
-    @staticmethod
-    def _jacobian(p: Prepared, e: Any) -> tuple:
-        return readers.jacobian(e.kind, e.compiled, p.tape, e.output, p.values, p.plan)
+        return tuple(_jacobian(p, e) for p, e in pairs)
 
     def _tapes_and_kinds(self, circuits: Sequence[qml.tape.QuantumScript]) -> list[tuple[Any, str]]:
         return tapes_and_kinds(circuits, self.wires, self.settings)
@@ -294,6 +286,16 @@ class QiskitBatchDevice(Device):
     def close(self) -> None:
         """Close the runtime Batch or Session, if one was opened."""
         self._runner.close()
+
+
+def _read(p: Prepared, e: Any) -> Any:
+    """A prepared tape's results from its evaluated rows (its own rows come first)."""
+    return readers.read(e.kind, e.compiled, p.tape, e.output[: len(p.values.values)], p.values.batch_size)
+
+
+def _jacobian(p: Prepared, e: Any) -> tuple:
+    """A prepared tape's Jacobian from its evaluated rows (its own and its shifted ones)."""
+    return readers.jacobian(e.kind, e.compiled, p.tape, e.output, p.values, p.plan)
 
 
 @qml.transform
