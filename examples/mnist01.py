@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
@@ -22,32 +21,12 @@ from torch.utils.data.distributed import DistributedSampler
 from bridge import QuantumLayer, circuits
 from bridge.data import load_split
 from bridge.distributed import leave, world
+from bridge.models import TextbookHybridNet
 
 
 def quantum_layer() -> QuantumLayer:
     """The example's quantum layer: ``qml-bridge verify --model examples/mnist01.py:quantum_layer`` checks it."""
     return QuantumLayer(circuits.textbook_hry())  # profile from $BRIDGE_DEVICE, default "aer"
-
-
-class HybridNet(nn.Module):
-    """conv → conv → linear → one angle θ → H·RY(θ) on one qubit → log(P(0), P(1))."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.drop = nn.Dropout2d()
-        self.fc1 = nn.Linear(320, 50)
-        self.fc2 = nn.Linear(50, 1)
-        self.quantum = quantum_layer()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.drop(self.conv2(x)), 2))
-        x = F.dropout(F.relu(self.fc1(x.flatten(1))), training=self.training)
-        z = self.quantum(self.fc2(x))  # <Z> = -sin(theta), shape (batch, 1)
-        p1 = (1 - z) / 2
-        return torch.log(torch.cat([1 - p1, p1], dim=1).clamp_min(1e-12))
 
 
 def main(epochs: int = 5, digits: tuple[int, int] = (0, 1), per_class: int = 100, test_per_class: int = 100) -> float:
@@ -56,7 +35,7 @@ def main(epochs: int = 5, digits: tuple[int, int] = (0, 1), per_class: int = 100
     train = load_split("MNIST", train=True, classes=digits, per_class=per_class)
     test = load_split("MNIST", train=False, classes=digits, per_class=test_per_class)
     w = world()  # under torchrun: this process's rank (each builds its own model, device and QNode)
-    model = HybridNet()
+    model = TextbookHybridNet()  # conv trunk → θ = (π/2)·tanh(x) → H·RY(θ) → log(P(0), P(1))
     trained = DistributedDataParallel(model) if w.distributed else model  # gradients all-reduced over ranks
     if w.main:
         print(model.quantum)

@@ -1,4 +1,4 @@
-"""All ten digits through four qubits: trunk → 4 angles (+ π/2) → RX embedding + 2 strongly entangling
+"""All ten digits through four qubits: trunk → 4 angles in (0, π) → RX embedding + 2 strongly entangling
 layers → the ten values ⟨Z_i⟩, ⟨Z_i Z_j⟩ → Linear(10, 10) logits.
 
     python examples/mnist10.py        # profile from $BRIDGE_DEVICE, else "aer"
@@ -6,15 +6,13 @@ layers → the ten values ⟨Z_i⟩, ⟨Z_i Z_j⟩ → Linear(10, 10) logits.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader
 
 from bridge import QuantumLayer, circuits
 from bridge.data import load_split
+from bridge.models import TenDigitHybridNet
 
 
 def quantum_layer() -> QuantumLayer:
@@ -22,28 +20,11 @@ def quantum_layer() -> QuantumLayer:
     return QuantumLayer(circuits.angle_entangling_zz(4, 2))  # 4 inputs -> 10 expectation values
 
 
-class TenDigitNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.fc1 = nn.Linear(320, 50)
-        self.fc2 = nn.Linear(50, 4)
-        self.quantum = quantum_layer()
-        self.readout = nn.Linear(10, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        angles = self.fc2(F.relu(self.fc1(x.flatten(1)))) + math.pi / 2  # start where cos(x) is steepest
-        return F.log_softmax(self.readout(self.quantum(angles)), dim=1)
-
-
 def main(epochs: int = 5, per_class: int = 400, test_per_class: int = 100) -> float:
     torch.manual_seed(0)
     train = load_split("MNIST", train=True, classes=tuple(range(10)), per_class=per_class)
     test = load_split("MNIST", train=False, classes=tuple(range(10)), per_class=test_per_class)
-    model = TenDigitNet()
+    model = TenDigitHybridNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for epoch in range(epochs):
         model.train()
