@@ -3,7 +3,7 @@
     python benchmarks/distributed.py                  # both workloads, 1 and 2 ranks (about 3 minutes here)
     python benchmarks/distributed.py --ranks 1,2,4    # more ranks (on a machine with the cores)
 
-Workloads, each trained with Adam under ``DistributedDataParallel`` exactly as ``bridge.train.fit`` does (one
+Workloads, each trained with Adam under ``DistributedDataParallel`` exactly as ``bridge.app.train.fit`` does (one
 process per rank, started by ``torch.distributed.run``; each rank its own ``bridge.qiskit`` device on exact
 ``aer``):
 
@@ -36,14 +36,14 @@ def _worker(workload: str, steps: int, out: Path) -> None:
     from torch import nn
 
     from bridge import QuantumLayer, circuits, load_profile
-    from bridge.distributed import rank_seed, world
+    from bridge.app.distributed import rank_seed, world
 
     w = world()
     torch.manual_seed(0)
     profile = load_profile("aer").with_seed(rank_seed(1234, w.rank))
     if workload == "mnist10":
-        from bridge.data import load_split
-        from bridge.models import TenDigitHybridNet
+        from bridge.app.data import load_split
+        from bridge.app.models import TenDigitHybridNet
 
         model: nn.Module = TenDigitHybridNet(profile)
         data = load_split("MNIST", train=True, classes=tuple(range(10)), per_class=40)

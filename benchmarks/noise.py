@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bridge.data import load_split
-from bridge.examples import get_task
-from bridge.models import TextbookHybridNet
+from bridge.app.data import load_split
+from bridge.app.models import TextbookHybridNet
+from bridge.app.registry import get_task
+from bridge.app.train import TrainConfig, evaluate, train_task
 from bridge.profiles import load_profile
-from bridge.train import TrainConfig, evaluate, train_task
 
 PROFILES = ("aer", "aer-shots", "aer-noisy", "aer-noisy:brisbane", "ibm-fake-manila", "ibm-fake-brisbane")
 

@@ -174,7 +174,7 @@ class _TextbookMnist(torch.nn.Module):
         from qiskit.quantum_info import Pauli
         from qiskit_aer import AerSimulator
 
-        from bridge.models import TextbookFeatures
+        from bridge.app.models import TextbookFeatures
 
         torch.manual_seed(0)
         self.features = TextbookFeatures(1)
@@ -248,8 +248,8 @@ def mnist_epoch(engine: str, batch_size: int) -> Callable[[], None]:
     """A callable training the textbook MNIST 0-vs-1 network for one epoch (200 images)."""
     from torch.utils.data import DataLoader
 
-    from bridge.data import load_split
-    from bridge.models import ReferenceTextbookNet, TextbookHybridNet
+    from bridge.app.data import load_split
+    from bridge.app.models import ReferenceTextbookNet, TextbookHybridNet
 
     train = load_split("MNIST", train=True, classes=(0, 1), per_class=100)
     torch.manual_seed(0)

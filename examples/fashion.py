@@ -1,5 +1,5 @@
 """Fashion-MNIST T-shirt/top vs Trouser, as the student project built it, with its two angles bounded to
-(0, π/2) (see bridge.models.FashionHybridNet): trunk → Linear(..., 2) → 2-qubit ZZ feature map + RealAmplitudes
+(0, π/2) (see bridge.app.models.FashionHybridNet): trunk → Linear(..., 2) → 2-qubit ZZ feature map + RealAmplitudes
 (reps 2) → Linear(1, 1) → sigmoid.
 
     python examples/fashion.py        # profile from $BRIDGE_DEVICE, else "aer"
@@ -13,8 +13,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bridge import QuantumLayer, circuits
-from bridge.data import load_split
-from bridge.models import FashionHybridNet
+from bridge.app.data import load_split
+from bridge.app.models import FashionHybridNet
 
 
 def quantum_layer() -> QuantumLayer:

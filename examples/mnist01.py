@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from bridge import QuantumLayer, circuits
-from bridge.data import load_split
-from bridge.distributed import leave, world
-from bridge.models import TextbookHybridNet
+from bridge.app.data import load_split
+from bridge.app.distributed import leave, world
+from bridge.app.models import TextbookHybridNet
 
 
 def quantum_layer() -> QuantumLayer:

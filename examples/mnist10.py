@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from bridge import QuantumLayer, circuits
-from bridge.data import load_split
-from bridge.models import TenDigitHybridNet
+from bridge.app.data import load_split
+from bridge.app.models import TenDigitHybridNet
 
 
 def quantum_layer() -> QuantumLayer:

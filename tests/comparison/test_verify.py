@@ -123,7 +123,7 @@ def test_each_injected_bug_is_reported_as_a_failure(bug, model):
 
 def test_cli_exits_1_on_failure(monkeypatch, capsys):
     import bridge.verify
-    from bridge.cli import main
+    from bridge.app.cli import main
 
     real = bridge.verify.verify_case
 
@@ -139,7 +139,7 @@ def test_cli_exits_1_on_failure(monkeypatch, capsys):
 def test_cli_passes_and_writes_json(tmp_path, capsys):
     import json
 
-    from bridge.cli import main
+    from bridge.app.cli import main
 
     path = tmp_path / "verify.json"
     assert main(["verify", "--device", "aer", "--device", "aer-stock", "--random", "2", "--json", str(path)]) == 0
@@ -152,9 +152,9 @@ def test_the_reference_trains_mnist01_like_the_pennylane_path(tmp_path):
     """Same seed, same data, same trunk: the reference and the PennyLane path reach the same accuracy."""
     import dataclasses
 
-    from bridge.examples import get_task
-    from bridge.models import ReferenceTextbookNet
-    from bridge.train import TrainConfig, train_task
+    from bridge.app.models import ReferenceTextbookNet
+    from bridge.app.registry import get_task
+    from bridge.app.train import TrainConfig, train_task
 
     task = get_task("mnist01")
     config = TrainConfig(

@@ -16,8 +16,8 @@ from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer import AerSimulator
 
+from bridge.app.cli import main
 from bridge.backends import fake_backend
-from bridge.cli import main
 from bridge.noisy_truth import EXACT_NOISY, Noise, NoisyExpectations, NotExact, backend_noise_model
 from bridge.qiskit import structure
 from bridge.translate import Translation

@@ -16,7 +16,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 import bridge.from_qiskit as from_qiskit
 from bridge import QuantumLayer
-from bridge.cli import main
+from bridge.app.cli import main
 from bridge.exceptions import InputError
 from bridge.qiskit import shift, structure
 from bridge.verify import format_row

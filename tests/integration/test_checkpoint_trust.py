@@ -23,8 +23,8 @@ import pytest
 import torch
 from torch import nn
 
-from bridge.checkpoints import RunCheckpoint
-from bridge.cli import main
+from bridge.app.checkpoints import RunCheckpoint
+from bridge.app.cli import main
 from bridge.exceptions import BridgeError
 
 IDEAL = 'description = "mine"\ndevice = "bridge.qiskit"\nshots = 100\nseed = 7\n\n[qiskit]\nbackend = "aer"\n'

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bridge.cli import main
+from bridge.app.cli import main
 from bridge.profiles import builtin_names
 
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from bridge.data import embedded_root, load_split, prepare_root
+from bridge.app.data import embedded_root, load_split, prepare_root
 from bridge.exceptions import DataError
 
 

@@ -13,8 +13,8 @@ import psutil
 import pytest
 import torch
 
-from bridge.cli import main
-from bridge.distributed import rank_seed
+from bridge.app.cli import main
+from bridge.app.distributed import rank_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -174,7 +174,7 @@ def test_a_hybrid_model_trains_on_cuda(profile):
     missing = _gpu_profile_missing(profile)
     if missing:
         pytest.skip(missing)
-    from bridge.models import TextbookHybridNet
+    from bridge.app.models import TextbookHybridNet
     from bridge.profiles import load_profile
 
     torch.manual_seed(0)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bridge.cli import main
-from bridge.examples import PROBLEMS, TASKS, get_task
-from bridge.problems import calculator, hello, meta, qaoa
+from bridge.app.cli import main
+from bridge.app.problems import calculator, hello, meta, qaoa
+from bridge.app.registry import PROBLEMS, TASKS, get_task
+from bridge.app.train import TrainConfig, train_task
 from bridge.profiles import load_profile
-from bridge.train import TrainConfig, train_task
 
 EXAMPLES_DIR = Path(__file__).parents[2] / "examples"
 LOCAL_PROFILES = ["default", "lightning", "aer", "aer-shots", "aer-noisy"]
@@ -211,13 +211,13 @@ def test_every_example_has_a_script_using_only_the_public_api():
         imports = [line for line in text.splitlines() if line.startswith(("from bridge", "import bridge"))]
         # the public API, the embedded data, the torchrun helpers (mnist01 shows a DDP run) and the examples'
         # networks, the same classes `qml-bridge train` builds (so the script and the CLI cannot drift apart)
-        allowed = ("bridge", "bridge.data", "bridge.distributed", "bridge.models")
+        allowed = ("bridge", "bridge.app.data", "bridge.app.distributed", "bridge.app.models")
         assert all(line.split()[1] in allowed for line in imports), name
 
 
 def test_run_all_rows_are_valid_train_commands(tmp_path, monkeypatch):
     """Every row of examples/run_all.py parses with the CLI and names a known profile."""
-    from bridge.cli import build_parser
+    from bridge.app.cli import build_parser
     from bridge.profiles import list_profiles
 
     spec = importlib.util.spec_from_file_location("run_all", EXAMPLES_DIR / "run_all.py")

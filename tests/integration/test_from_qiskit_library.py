@@ -29,7 +29,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 
 import bridge.from_qiskit as from_qiskit
 from bridge import QuantumLayer
-from bridge.cli import main
+from bridge.app.cli import main
 from bridge.exceptions import BridgeError
 
 VALUE_TOLERANCE = 1e-8

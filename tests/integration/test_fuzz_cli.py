@@ -13,7 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.cli import main
+from bridge.app.cli import main
 from bridge.exceptions import ProfileError
 from bridge.profiles import load_profile
 

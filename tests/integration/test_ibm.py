@@ -16,12 +16,12 @@ from qiskit_ibm_runtime import Batch, EstimatorV2, SamplerV2, Session
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from bridge import QuantumLayer, backends, circuits
-from bridge.cost import preview_training
-from bridge.examples import get_task
+from bridge.app.cost import preview_training
+from bridge.app.registry import get_task
+from bridge.app.train import TrainConfig, train_task
 from bridge.exceptions import BridgeError, ProfileError, WiresError
 from bridge.profiles import load_profile, parse_profile
 from bridge.qiskit import QiskitBatchDevice
-from bridge.train import TrainConfig, train_task
 
 
 def _fake_profile(mode="job", options=""):
@@ -101,7 +101,7 @@ def test_mnist01_epoch_on_ibm_fake_manila_matches_the_dry_run_exactly(tmp_path):
 
 
 def test_dry_run_of_ibm_needs_no_account_and_runs_nothing(no_ibm_credentials, capsys):
-    from bridge.cli import main
+    from bridge.app.cli import main
 
     assert main(["train", "mnist01", "--device", "ibm", "--dry-run", "--epochs", "2"]) == 0
     out = capsys.readouterr().out
@@ -110,7 +110,7 @@ def test_dry_run_of_ibm_needs_no_account_and_runs_nothing(no_ibm_credentials, ca
 
 
 def test_dry_run_refuses_profiles_without_jobs(capsys):
-    from bridge.cli import main
+    from bridge.app.cli import main
 
     assert main(["train", "mnist01", "--device", "default", "--dry-run"]) == 2
     assert "--dry-run counts the primitive jobs of bridge.qiskit profiles" in capsys.readouterr().err

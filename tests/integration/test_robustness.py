@@ -16,11 +16,11 @@ from qiskit import QuantumCircuit
 from qiskit_aer import AerSimulator
 
 from bridge import backends
-from bridge.checkpoints import load_checkpoint
-from bridge.examples import get_task
+from bridge.app.checkpoints import load_checkpoint
+from bridge.app.registry import get_task
+from bridge.app.train import CHECKPOINT, TrainConfig, train_task
 from bridge.exceptions import ExecutionError
 from bridge.profiles import load_profile
-from bridge.train import CHECKPOINT, TrainConfig, train_task
 
 COMPARED = ("train_loss", "train_accuracy", "test_accuracy")
 

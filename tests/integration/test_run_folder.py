@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
+from bridge.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,14 +96,14 @@ def test_a_symlink_in_out_is_refused_before_the_run_and_its_target_is_untouched(
 
 def test_the_lock_is_opened_without_following_a_symlink_put_there_after_the_check(tmp_path):
     """The lock is opened with ``O_NOFOLLOW``: a symlink that appears between the check and the open is refused."""
+    from bridge.app.run_folder import RunLock, check_regular
     from bridge.exceptions import BridgeError
-    from bridge.run_folder import RunLock, check_regular
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / ".qml-bridge.lock").symlink_to(victim)
     lock = RunLock(tmp_path)
-    import bridge.run_folder as run_folder
+    import bridge.app.run_folder as run_folder
 
     original = run_folder.check_regular
     run_folder.check_regular = lambda path: None  # the race: the check passed before the link appeared
@@ -118,7 +118,7 @@ def test_the_lock_is_opened_without_following_a_symlink_put_there_after_the_chec
 
 
 def test_write_atomic_replaces_a_symlink_put_there_during_the_write_instead_of_following_it(tmp_path):
-    from bridge.run_folder import write_atomic
+    from bridge.app.run_folder import write_atomic
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -225,13 +225,13 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_the_checkpoint_stays_inta
     space, and the previous checkpoint is intact (it resumes)."""
     import shutil
 
-    import bridge.train
+    import bridge.app.train
 
     out = small_disk / "out"
     out.mkdir()
     shutil.copy(finished_run / "checkpoint.pt", out / "checkpoint.pt")
     before = _digest(out / "checkpoint.pt")
-    monkeypatch.setattr(bridge.train, "check_free_space", lambda out, needed: None)  # let it reach the write
+    monkeypatch.setattr(bridge.app.train, "check_free_space", lambda out, needed: None)  # let it reach the write
     resumed = _train(out, "--resume", "--checkpoint-every", "10")
     resumed[resumed.index("--epochs") + 1] = "2"
     assert main(resumed) == 2
@@ -244,12 +244,12 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_the_checkpoint_stays_inta
 
 def test_ctrl_c_before_the_first_checkpoint_says_there_is_none(tmp_path, capsys, monkeypatch):
     """#22.11: the message tells what is on disk, not what usually is."""
-    import bridge.data
+    import bridge.app.data
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bridge.data, "load_split", interrupted)  # Ctrl-C while the data loads
+    monkeypatch.setattr(bridge.app.data, "load_split", interrupted)  # Ctrl-C while the data loads
     assert main(_train(tmp_path / "out")) == 130
     line = _one_line(capsys.readouterr().err)
     assert "no checkpoint was written, so there is nothing to resume" in line
@@ -271,14 +271,14 @@ def test_ctrl_c_during_verify_does_not_speak_of_a_checkpoint(capsys, monkeypatch
 
 
 def test_ctrl_c_after_a_checkpoint_names_it(finished_run, tmp_path, capsys, monkeypatch):
-    import bridge.data
+    import bridge.app.data
 
     out, _ = _copy_run(finished_run, tmp_path)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bridge.data, "load_split", interrupted)
+    monkeypatch.setattr(bridge.app.data, "load_split", interrupted)
     resumed = _train(out, "--resume")
     resumed[resumed.index("--epochs") + 1] = "2"
     assert main(resumed) == 130
@@ -309,7 +309,7 @@ def test_fuzz_out_contents_never_write_outside_out_nor_lose_a_finished_checkpoin
     import random
     import shutil
 
-    from bridge.run_folder import RUN_FILES
+    from bridge.app.run_folder import RUN_FILES
 
     rng = random.Random(seed)
     outside = tmp_path / "outside"

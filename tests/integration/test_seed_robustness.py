@@ -4,7 +4,7 @@ Two seeds of each two-class example through the CLI on its default profile (``ae
 run which does not learn (about 0.5 on the balanced test images) or whose classes swapped (below 0.5) cannot
 reach. Before the fix both failed: `fashion` on seed 0 never left ln 2 (test accuracy 0.47 after 3 epochs) and
 `mnist01` on seed 2 collapsed in its fifth epoch (0.36): their circuits' angles were the trunk's unbounded outputs
-(see :class:`bridge.models.TextbookHybridNet` and :class:`bridge.models.FashionHybridNet`).
+(see :class:`bridge.app.models.TextbookHybridNet` and :class:`bridge.app.models.FashionHybridNet`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 
-from bridge.cli import main
+from bridge.app.cli import main
 
 # (example, seed, epochs): mnist01's collapse came in the fifth epoch, so it runs its default 5 (200 images an
 # epoch); fashion's failure showed from the first of its 1,000 steps, so one epoch of it
@@ -35,9 +35,9 @@ def test_a_short_run_learns_on_this_seed(tmp_path, example, seed, epochs):
 def test_the_angles_entering_the_circuit_stay_in_the_monotone_range(model):
     """However large the trunk's outputs grow, the circuit's inputs stay inside the range where its output is
     monotone in them: (−π/2, π/2) for H·RY(θ), (0, π/2) for the ZZ feature map (cos 2x at zero weights)."""
-    import bridge.models
+    import bridge.app.models
 
-    net = getattr(bridge.models, model)("default")
+    net = getattr(bridge.app.models, model)("default")
     low, high = (-math.pi / 2, math.pi / 2) if model == "TextbookHybridNet" else (0.0, math.pi / 2)
     seen = []
     net.quantum.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))

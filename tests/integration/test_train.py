@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from bridge.cli import main
-from bridge.examples import get_task
+from bridge.app.cli import main
+from bridge.app.registry import get_task
+from bridge.app.train import TrainConfig, train_task
 from bridge.profiles import load_profile
-from bridge.train import TrainConfig, train_task
 
 OUTPUTS = {"metrics.json", "loss.png", "predictions.png", "checkpoint.pt"}
 

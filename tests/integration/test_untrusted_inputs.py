@@ -1,5 +1,5 @@
 """Inputs nobody should trust (issue #22): a ``--data-root`` gzip bomb, a full data cache, a profile's out-of-range
-values. Each case runs the real command line (in-process ``bridge.cli.main``, real files): exit 2 and one line
+values. Each case runs the real command line (in-process ``bridge.app.cli.main``, real files): exit 2 and one line
 naming the problem and the fix, never a traceback, and nothing left behind in the cache.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
-from bridge.data import embedded_root
+from bridge.app.cli import main
+from bridge.app.data import embedded_root
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
@@ -81,9 +81,9 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pa
 
 def _measured(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str, float, int]:
     """The refusal's line, its seconds and the peak of Python's allocations while it ran (bytes)."""
-    import bridge.cost  # noqa: F401  (imported before measuring: the modules' own memory is not the data's)
-    import bridge.data  # noqa: F401
-    import bridge.train  # noqa: F401
+    import bridge.app.cost  # noqa: F401  (imported before measuring: the modules' own memory is not the data's)
+    import bridge.app.data  # noqa: F401
+    import bridge.app.train  # noqa: F401
 
     tracemalloc.start()
     started = time.monotonic()
@@ -185,7 +185,7 @@ def test_a_really_full_tmpfs_cache_names_the_cache_and_the_fix(tmp_path):
 def test_a_roots_legacy_processed_files_are_never_what_torchvision_reads(tmp_path):
     """torchvision's MNIST loads ``<root>/MNIST/processed/{training,test}.pt`` when both exist, skipping the raw
     files (and every check of them): such a root is read through the cache, never in place."""
-    from bridge.data import load_split, prepare_root
+    from bridge.app.data import load_split, prepare_root
 
     raw = tmp_path / "MNIST" / "raw"
     shutil.copytree(embedded_root() / "MNIST" / "raw", raw)

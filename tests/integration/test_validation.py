@@ -1,6 +1,6 @@
 """Every bad input the CLI can meet ends in exit 2 and one line naming the problem and the fix — never a traceback.
 
-Each case below reproduces a report of issue #13 through the real command line (in-process ``bridge.cli.main``,
+Each case below reproduces a report of issue #13 through the real command line (in-process ``bridge.app.cli.main``,
 real files, real data). The reliability table of docs/reliability.md is generated from these cases and their actual messages:
 ``test_the_readme_table_is_generated_from_these_cases`` fails when it drifts, and
 ``QML_BRIDGE_WRITE_README=1 pytest tests/integration/test_validation.py`` rewrites it.
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bridge.cli import main
-from bridge.data import embedded_root
+from bridge.app.cli import main
+from bridge.app.data import embedded_root
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "docs" / "reliability.md"  # the page the table lives on
@@ -501,7 +501,7 @@ def test_the_job_memory_estimate_grows_linearly_with_rows():
 
 
 def test_a_profiles_seed_holds_unless_seed_is_given():
-    from bridge.cli import train_profile
+    from bridge.app.cli import train_profile
 
     assert train_profile("aer-shots", None).seed == 1234  # the profile's word
     assert train_profile("aer-shots", 7).seed == 7  # --seed replaces it
@@ -512,8 +512,8 @@ def test_an_out_without_room_for_two_checkpoints_is_refused(tmp_path):
     """A disk that cannot take the run's checkpoint twice (the old one stays until the new one is complete)."""
     import shutil as sh
 
+    from bridge.app.run_folder import check_free_space
     from bridge.exceptions import BridgeError
-    from bridge.run_folder import check_free_space
 
     free = sh.disk_usage(tmp_path).free
     check_free_space(tmp_path, free // 4)

@@ -1,4 +1,4 @@
-"""A small mnist10 run through bridge.train.fit, as a user's script would start it (also under torchrun).
+"""A small mnist10 run through bridge.app.train.fit, as a user's script would start it (also under torchrun).
 
     python tests/support/fit_small.py OUT BATCH [PROFILE [TORCH_DEVICE]]
     torchrun --standalone --nproc-per-node 2 tests/support/fit_small.py OUT BATCH [PROFILE [TORCH_DEVICE]]
@@ -13,9 +13,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from bridge.examples import TASKS
+from bridge.app.registry import TASKS
+from bridge.app.train import TrainConfig, fit
 from bridge.profiles import load_profile
-from bridge.train import TrainConfig, fit
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from bridge.checkpoints import load_checkpoint, save_checkpoint
-from bridge.cli import main
+from bridge.app.checkpoints import load_checkpoint, save_checkpoint
+from bridge.app.cli import main
 from bridge.exceptions import BridgeError
 
 

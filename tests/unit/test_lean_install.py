@@ -77,7 +77,7 @@ def test_the_library_trains_and_verifies_without_the_app_extra():
 
 
 def test_the_cli_without_the_app_extra_names_it():
-    code = ABSENT + "from bridge.cli import main\nsys.exit(main(['train', 'mnist01', '--epochs', '1']))"
+    code = ABSENT + "from bridge.app.cli import main\nsys.exit(main(['train', 'mnist01', '--epochs', '1']))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 2, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]

@@ -12,7 +12,7 @@ import bridge
 def test_console_script_entry_point_loads():
     scripts = [ep for ep in metadata.entry_points(group="console_scripts") if ep.dist.name == "qml-bridge"]
     assert [ep.name for ep in scripts] == ["qml-bridge"]
-    from bridge.cli import main
+    from bridge.app.cli import main
 
     assert scripts[0].load() is main
 

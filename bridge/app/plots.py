@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from bridge.run_folder import write_atomic  # noqa: E402
+from bridge.app.run_folder import write_atomic  # noqa: E402
 
 
 def plot_loss(losses: Sequence[float], path: Path, title: str, ylabel: str = "mean training loss (NLL)") -> None:

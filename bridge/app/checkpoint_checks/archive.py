@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from bridge.checkpoint_checks.basics import FIX, MiB
+from bridge.app.checkpoint_checks.basics import FIX, MiB
 from bridge.exceptions import BridgeError
 
 GROWTH = 4  # a checkpoint holds the model's state, Adam's two moments of it, and room for one more copy

@@ -5,7 +5,7 @@ One mechanism for every example that resumes (:class:`RunCheckpoint`): the state
 (models, optimizers, schedulers), torch's RNG state and the sampling RNG states of its ``bridge.qiskit``
 devices, where the run stands (``progress``), its history, the seconds spent, the run's identity (its resolved
 profile included), and a format version. Checkpoints are untrusted input (run folders are downloaded and
-shared): one is bounded in size before it is read, every field is checked (:mod:`bridge.checkpoint_checks`)
+shared): one is bounded in size before it is read, every field is checked (:mod:`bridge.app.checkpoint_checks`)
 before any is restored, and one written by another run, by another format, or altered, is refused with a
 message naming the field.
 """
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bridge.checkpoint_checks import (
+from bridge.app.checkpoint_checks import (
     EXECUTION_KEYS,
     FIX,
     Checked,
@@ -34,8 +34,8 @@ from bridge.checkpoint_checks import (
     shown,
     size_bound,
 )
+from bridge.app.run_folder import write_atomic
 from bridge.exceptions import BridgeError
-from bridge.run_folder import write_atomic
 
 if TYPE_CHECKING:
     from bridge.profiles import Profile

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bridge.checkpoint_checks.archive import check_archive, size_bound
-from bridge.checkpoint_checks.basics import FIX, field, known, number, refused, shown
-from bridge.checkpoint_checks.modules import check_module
+from bridge.app.checkpoint_checks.archive import check_archive, size_bound
+from bridge.app.checkpoint_checks.basics import FIX, field, known, number, refused, shown
+from bridge.app.checkpoint_checks.modules import check_module
 from bridge.exceptions import BridgeError
 
 __all__ = ["EXECUTION_KEYS", "FIX", "Checked", "check_archive", "check_state", "refused", "shown", "size_bound"]

@@ -4,7 +4,7 @@ The CLI's argument types (:func:`shots`, :func:`positive`, :func:`nonnegative`, 
 turn a bad value into argparse's one-line error (exit 2); :func:`writable_file` and :func:`check_environment`
 raise :class:`~bridge.exceptions.BridgeError` (exit 2) before any data is loaded or circuit is run. Profile keys
 are validated where profiles are parsed (:mod:`bridge.profile_schema`), checkpoints where they are loaded
-(:mod:`bridge.checkpoints`), output folders in :mod:`bridge.run_folder`.
+(:mod:`bridge.app.checkpoints`), output folders in :mod:`bridge.app.run_folder`.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def torchrun_variable(name: str, default: int | None) -> int | None:
 
 def launched() -> tuple[int, int]:
     """``(WORLD_SIZE, RANK)`` as torchrun set them for this process, ``(1, 0)`` without torchrun; joins nothing
-    (:func:`bridge.distributed.world` joins the process group)."""
+    (:func:`bridge.app.distributed.world` joins the process group)."""
     return torchrun_variable("WORLD_SIZE", 1) or 1, torchrun_variable("RANK", 0) or 0
 
 

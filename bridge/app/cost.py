@@ -18,12 +18,12 @@ import pennylane as qml
 import torch
 import torch.nn.functional as F
 
-from bridge.examples import ImageTask
+from bridge.app.registry import ImageTask
 from bridge.exceptions import ProfileError
 
 # IBM's default repetition delay between shots on its Eagle and Heron devices (seconds)
 REP_DELAY_SECONDS = 250e-6
-EVALUATION_BATCH = 50  # bridge.train.evaluate's batch size
+EVALUATION_BATCH = 50  # bridge.app.train.evaluate's batch size
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _refuse_without_jobs(where: str) -> None:
 
 
 def _bridge_devices(model: torch.nn.Module, profile: Any) -> list[Any]:
-    from bridge.train import batch_devices
+    from bridge.app.train import batch_devices
 
     devices = batch_devices(model)
     if not devices:
@@ -121,7 +121,7 @@ def preview_training(task: ImageTask, config: Any, nproc: int = 1) -> CostPrevie
 
     Args:
         task: the example.
-        config: its :class:`~bridge.train.TrainConfig` (profile, epochs, batch size per rank, data root).
+        config: its :class:`~bridge.app.train.TrainConfig` (profile, epochs, batch size per rank, data root).
         nproc: ranks of a ``torchrun`` run: each takes ``⌈images / nproc⌉`` images per epoch (torch's
             ``DistributedSampler`` pads the last shard), rank 0 alone evaluates.
 

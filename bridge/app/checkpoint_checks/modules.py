@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from bridge.checkpoint_checks.basics import known, number, refused, shown
+from bridge.app.checkpoint_checks.basics import known, number, refused, shown
 
 POSITIVE = ("lr", "initial_lr", "base_lrs", "_last_lr", "max_lr")  # learning rates: > 0
 NON_NEGATIVE = ("eps", "weight_decay", "momentum", "dampening", "gamma", "last_epoch", "_step_count")

@@ -21,12 +21,12 @@ import pennylane as qml
 import torch
 from tqdm import tqdm
 
+from bridge.app.plots import plot_panels
+from bridge.app.train import TrainConfig, output_folder, seed_everything, write_metrics
 from bridge.circuits import qaoa_maxcut, qaoa_state
 from bridge.layers import QuantumLayer
-from bridge.plots import plot_panels
 from bridge.profiles import Profile
 from bridge.qnodes import make_qnode
-from bridge.train import TrainConfig, output_folder, seed_everything, write_metrics
 
 GRAPH_SEED = 7
 LEARNING_RATE = 0.05

@@ -3,7 +3,7 @@
 Every example has a name, a one-line summary, default epochs and batch size, the options it accepts
 (:meth:`check`) and ``run(config) -> metrics``. Its sizes are configuration (:attr:`settings`: a frozen
 dataclass a test or a user replaces), never module globals. Supervised examples (the five image classifiers,
-and ``calculator``) train in the shared loop of :func:`bridge.train.fit`; ``hello``, ``qaoa`` and ``meta``
+and ``calculator``) train in the shared loop of :func:`bridge.app.train.fit`; ``hello``, ``qaoa`` and ``meta``
 have loops of their own shapes.
 """
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # torch loads when an example runs, so the CLI starts fast
     from torch import nn
     from torch.utils.data import Dataset
 
-    from bridge.train import TrainConfig
+    from bridge.app.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Options:
     resumable: bool = False  # --resume: it writes checkpoints
     data_root: bool = False  # --data-root: it reads a dataset
     dry_run: bool = False  # --dry-run: its training set can be previewed
-    distributed: bool = False  # torchrun: it trains in the shared loop of bridge.train.fit, which shards its data
+    distributed: bool = False  # torchrun: it trains in the shared loop of bridge.app.train.fit, which shards its data
 
 
 def check_options(name: str, options: Options, config: TrainConfig, dry_run: bool = False) -> None:
@@ -55,7 +55,7 @@ def check_options(name: str, options: Options, config: TrainConfig, dry_run: boo
         raise BridgeError(f"{name} runs in minutes and writes no checkpoint; run it again without --resume")
     if dry_run and not options.dry_run:
         raise BridgeError(f"--dry-run previews the image examples; {name} runs no training set to preview")
-    from bridge.validate import launched
+    from bridge.app.validate import launched
 
     if config.torch_device != "cpu" and not options.distributed:
         raise BridgeError(f"{name} trains outside the shared training loop, on the CPU; drop --torch-device")
@@ -67,25 +67,25 @@ def check_options(name: str, options: Options, config: TrainConfig, dry_run: boo
 
 
 def _textbook_hybrid(profile: Profile, classical: bool) -> nn.Module:
-    from bridge.models import TextbookHybridNet
+    from bridge.app.models import TextbookHybridNet
 
     return TextbookHybridNet(profile, classical)
 
 
 def _three_class(profile: Profile, classical: bool) -> nn.Module:
-    from bridge.models import MultiClassHybridNet
+    from bridge.app.models import MultiClassHybridNet
 
     return MultiClassHybridNet(3, profile, classical)
 
 
 def _ten_digits(profile: Profile, classical: bool) -> nn.Module:
-    from bridge.models import TenDigitHybridNet
+    from bridge.app.models import TenDigitHybridNet
 
     return TenDigitHybridNet(profile, classical)
 
 
 def _fashion(profile: Profile, classical: bool) -> nn.Module:
-    from bridge.models import FashionHybridNet
+    from bridge.app.models import FashionHybridNet
 
     return FashionHybridNet(profile, classical)
 
@@ -133,14 +133,14 @@ class ImageTask:
         check_options(self.name, self.options, config, dry_run)
 
     def run(self, config: TrainConfig) -> dict[str, Any]:
-        from bridge.train import fit
+        from bridge.app.train import fit
 
         self.check(config)
         return fit(self, config)
 
     # ---- the supervised task's parts
     def datasets(self, config: TrainConfig) -> tuple[Dataset, Dataset]:
-        from bridge.data import load_split
+        from bridge.app.data import load_split
 
         train = load_split(
             self.dataset, train=True, classes=self.classes, per_class=self.train_per_class, root=config.data_root
@@ -176,8 +176,8 @@ class ImageTask:
         """Test accuracy, loss curve and prediction grid."""
         import torch
 
-        from bridge.plots import plot_loss, plot_predictions
-        from bridge.train import evaluate
+        from bridge.app.plots import plot_loss, plot_predictions
+        from bridge.app.train import evaluate
 
         accuracy, images, predicted, actual = evaluate(model, test_set, config.progress)
         title = f"{self.name}, classical ablation" if config.classical else f"{self.name} on {config.profile.name}"
@@ -196,10 +196,10 @@ class ImageTask:
 
 @dataclass(frozen=True)
 class Problem:
-    """An example that is not an image classifier; its module in :mod:`bridge.problems` does the work.
+    """An example that is not an image classifier; its module in :mod:`bridge.app.problems` does the work.
 
     Attributes:
-        name: the CLI name (also the module name under ``bridge.problems``).
+        name: the CLI name (also the module name under ``bridge.app.problems``).
         summary: one line for listings.
         epochs: default number of epochs (what an epoch is, each module says).
         batch_size: default batch size.
@@ -215,7 +215,7 @@ class Problem:
     @property
     def settings(self) -> Any:
         """The example's default sizes (its module's ``Settings``); replace them through ``TrainConfig.settings``."""
-        return importlib.import_module(f"bridge.problems.{self.name}").Settings()
+        return importlib.import_module(f"bridge.app.problems.{self.name}").Settings()
 
     def check(self, config: TrainConfig, dry_run: bool = False) -> None:
         check_options(self.name, self.options, config, dry_run)
@@ -225,7 +225,7 @@ class Problem:
         self.check(config)
         if config.settings is None:
             config = dataclasses.replace(config, settings=self.settings)
-        return importlib.import_module(f"bridge.problems.{self.name}").run(config)
+        return importlib.import_module(f"bridge.app.problems.{self.name}").run(config)
 
 
 Example = ImageTask | Problem

@@ -1,7 +1,7 @@
 """MNIST and Fashion-MNIST through torchvision's own dataset classes, on the embedded subset or any root.
 
 The package embeds real subsets in torchvision's layout (``<root>/<Name>/raw/*-idx?-ubyte.gz``; see
-``bridge/embedded/PROVENANCE.md``): MNIST 400 train + 100 test images per digit, Fashion-MNIST 500 train +
+``bridge/app/embedded/PROVENANCE.md``): MNIST 400 train + 100 test images per digit, Fashion-MNIST 500 train +
 100 test per class. torchvision reads the *uncompressed* IDX files, so gzip files are expanded next to
 them (for the embedded copy, into a user cache folder) before the dataset class is built.
 """
@@ -24,8 +24,8 @@ import torch
 from torch.utils.data import Subset
 from torchvision import datasets, transforms
 
+from bridge.app.validate import check_cache_folder, write_refused
 from bridge.exceptions import BridgeError, DataError
-from bridge.validate import check_cache_folder, write_refused
 
 DATASETS = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}
 _FILES = {
@@ -45,7 +45,7 @@ _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 def embedded_root() -> Path:
     """Folder of the embedded gzip files (read-only inside an installed package)."""
-    return Path(str(resources.files("bridge") / "embedded"))
+    return Path(str(resources.files("bridge.app") / "embedded"))
 
 
 def cache_root() -> Path:

@@ -2,9 +2,9 @@
 
 Model: ``Linear(2, 2)`` (input scaling) → 2-qubit ZZ feature map + RealAmplitudes (reps 2), read out as
 ⟨Z⊗Z⟩ → ``Linear(1, 1)``. Without the input scaling the circuit cannot fit a + b (test MAE stalled at
-0.125 when measured); the RealAmplitudes weights start at 0 (see :class:`bridge.models.FashionHybridNet`).
+0.125 when measured); the RealAmplitudes weights start at 0 (see :class:`bridge.app.models.FashionHybridNet`).
 Data: ``train_pairs`` training pairs drawn with ``--seed``; ``test_pairs`` test pairs from a fixed seed, the
-same for every run. It trains in the supervised loop of :func:`bridge.train.fit` (checkpoints, resume).
+same for every run. It trains in the supervised loop of :func:`bridge.app.train.fit` (checkpoints, resume).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from bridge.app.models import quantum_or_classical
+from bridge.app.plots import plot_loss, plot_regression
+from bridge.app.train import TrainConfig, fit
 from bridge.circuits import zz_real_amplitudes
-from bridge.models import quantum_or_classical
-from bridge.plots import plot_loss, plot_regression
 from bridge.profiles import Profile
-from bridge.train import TrainConfig, fit
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass(frozen=True)
 class CalculatorTask:
-    """The supervised task :func:`bridge.train.fit` trains."""
+    """The supervised task :func:`bridge.app.train.fit` trains."""
 
     settings: Settings
     name: str = "calculator"

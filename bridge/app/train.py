@@ -1,6 +1,6 @@
 """The training loop of the supervised examples: progress bar, checkpoints, resume, metrics, devices closed.
 
-A supervised task (:class:`SupervisedTask`: the image classifiers of :mod:`bridge.examples` and ``calculator``)
+A supervised task (:class:`SupervisedTask`: the image classifiers of :mod:`bridge.app.registry` and ``calculator``)
 says what its data, model, optimizer, loss and report are; :func:`fit` does the rest, the same way for all.
 """
 
@@ -22,13 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from bridge import distributed
-from bridge.checkpoints import EXECUTION_KEYS, RunCheckpoint, profile_identity, rank_state, write_json
-from bridge.distributed import World
+from bridge.app import distributed
+from bridge.app.checkpoints import EXECUTION_KEYS, RunCheckpoint, profile_identity, rank_state, write_json
+from bridge.app.distributed import World
+from bridge.app.interrupts import DeferredInterrupt
+from bridge.app.run_folder import check_free_space
 from bridge.exceptions import BridgeError, RankFailure
-from bridge.interrupts import DeferredInterrupt
 from bridge.profiles import Profile
-from bridge.run_folder import check_free_space
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -54,9 +54,10 @@ class TrainConfig:
         world_size: processes training together (``torchrun``'s ``WORLD_SIZE``; set by :func:`fit`).
         torch_device: where the model's tensors live: ``"cpu"``, or ``"cuda"`` (each process its own GPU, NCCL
             under torchrun); the circuits run where the profile says.
-        claim: called by :func:`output_folder` once the options, profile, data and model have passed their checks,
-            before anything is written into ``out``; returns ``out`` (the CLI's :class:`bridge.run_folder.FolderClaim`
-            creates, locks and clears it there). ``None``: ``out`` is simply created.
+        claim: called by :func:`output_folder` once the options, profile, data and model have passed their
+            checks, before anything is written into ``out``; returns ``out`` (the CLI's
+            :class:`bridge.app.run_folder.FolderClaim` creates, locks and clears it there). ``None``: ``out`` is
+            simply created.
     """
 
     profile: Profile
@@ -217,10 +218,10 @@ def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
     steps and when the run is interrupted (Ctrl-C, SIGTERM); ``config.resume`` continues from it to the same
     result as an uninterrupted run with the same options, and the metrics count the whole run.
 
-    Under ``torchrun`` (``WORLD_SIZE`` > 1, :mod:`bridge.distributed`) the model is wrapped in
+    Under ``torchrun`` (``WORLD_SIZE`` > 1, :mod:`bridge.app.distributed`) the model is wrapped in
     ``DistributedDataParallel``; each rank takes a disjoint shard of every epoch's order (``DistributedSampler``
     seeded by the run's seed; ``config.batch_size`` samples per rank and step), seeds its simulator with
-    :func:`bridge.distributed.rank_seed` and sends its own jobs. Loss, accuracy and the decision to stop on an
+    :func:`bridge.app.distributed.rank_seed` and sends its own jobs. Loss, accuracy and the decision to stop on an
     interrupt are summed over ranks every step, so every rank holds the run's progress; rank 0 alone writes the
     checkpoint (with every rank's RNG states and counts), ``metrics.json`` and the figures.
 

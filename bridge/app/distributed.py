@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from bridge.app.validate import torchrun_variable
 from bridge.exceptions import BridgeError
-from bridge.validate import torchrun_variable
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge import validate
-from bridge.cli_parser import build_parser
+from bridge.app import validate
+from bridge.app.cli_parser import build_parser
 from bridge.exceptions import BridgeError, ExecutionError, NetworkError, RankFailure
 from bridge.profiles import Profile, list_profiles, load_profile
 
@@ -165,8 +165,8 @@ def _train_out(args: argparse.Namespace) -> Path:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from bridge.examples import get_example
-    from bridge.validate import launched
+    from bridge.app.registry import get_example
+    from bridge.app.validate import launched
 
     example = get_example(args.example)
     profile = train_profile(args.device, args.seed)
@@ -176,7 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         check_credentials()
     if hasattr(args, "shots"):
         profile = profile.with_shots(args.shots)
-    from bridge.train import TrainConfig
+    from bridge.app.train import TrainConfig
 
     config = TrainConfig(
         profile=profile,
@@ -195,7 +195,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.overwrite and args.resume:
         raise BridgeError("--resume continues the checkpoint in --out, --overwrite discards it: give one of them")
     if not args.dry_run and launched()[1] == 0:
-        from bridge.run_folder import check_output_folder
+        from bridge.app.run_folder import check_output_folder
 
         check_output_folder(config.out, resume=config.resume, overwrite=args.overwrite)
     if args.nproc is not None and not args.dry_run:
@@ -204,7 +204,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "torchrun --nproc-per-node N -m bridge train ..."
         )
     if args.dry_run:
-        from bridge.cost import format_preview, preview_training
+        from bridge.app.cost import format_preview, preview_training
 
         size, rank = launched()
         if rank != 0:
@@ -217,7 +217,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     main_rank = launched()[1] == 0  # torchrun's rank 0 (or no torchrun) owns the folder
     with contextlib.ExitStack() as stack:
         if main_rank:
-            from bridge.run_folder import FolderClaim
+            from bridge.app.run_folder import FolderClaim
 
             # checked now, changed nothing; claimed (created, locked, an earlier run moved aside) by the run once
             # the profile, the data and the model have passed their checks too

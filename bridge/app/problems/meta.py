@@ -22,11 +22,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bridge.checkpoints import RunCheckpoint
-from bridge.circuits import ry_rotation
-from bridge.layers import QuantumLayer
-from bridge.plots import plot_panels
-from bridge.train import (
+from bridge.app.checkpoints import RunCheckpoint
+from bridge.app.plots import plot_panels
+from bridge.app.train import (
     CHECKPOINT,
     Progress,
     TrainConfig,
@@ -36,6 +34,8 @@ from bridge.train import (
     tracked,
     write_metrics,
 )
+from bridge.circuits import ry_rotation
+from bridge.layers import QuantumLayer
 
 START = 0.1
 TOLERANCE = 0.01

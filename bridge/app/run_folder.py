@@ -26,8 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from bridge.app.validate import write_refused
 from bridge.exceptions import BridgeError
-from bridge.validate import write_refused
 
 LOCK_NAME = ".qml-bridge.lock"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -41,7 +41,7 @@ def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = Fa
 
     Args:
         out: the ``--out`` folder.
-        resume: the run continues ``out/checkpoint.pt`` (it must exist; :mod:`bridge.checkpoints` checks it).
+        resume: the run continues ``out/checkpoint.pt`` (it must exist; :mod:`bridge.app.checkpoints` checks it).
         overwrite: the run may start over where an earlier run left a checkpoint.
 
     Raises:
@@ -72,7 +72,7 @@ def check_output_folder(out: Path, *, resume: bool = False, overwrite: bool = Fa
 
 class FolderClaim:
     """The moment a run starts writing into ``out``: called once every option, the profile, the data and the
-    model have been checked (:func:`bridge.train.output_folder` calls it), so a run refused for any of those
+    model have been checked (:func:`bridge.app.train.output_folder` calls it), so a run refused for any of those
     leaves ``out`` as it was. It creates ``out``, checks it again, takes :class:`RunLock` (held until ``stack``
     closes) and only then, with ``overwrite``, moves an earlier run's files aside.
 

@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from bridge.app.plots import plot_panels
+from bridge.app.train import TrainConfig, output_folder, seed_everything, write_metrics
 from bridge.circuits import u3_rotation
 from bridge.exceptions import ProfileError
 from bridge.layers import QuantumLayer
-from bridge.plots import plot_panels
 from bridge.profiles import Profile
-from bridge.train import TrainConfig, output_folder, seed_everything, write_metrics
 
 TARGET = -0.5
 START = (0.5, 0.0, 0.0)  # (θ, φ, λ): ⟨Z⟩ = cos 0.5 ≈ 0.88 at the start

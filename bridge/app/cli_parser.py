@@ -1,4 +1,4 @@
-"""The command line's argument parser: every sub-command's options, their types and help (:mod:`bridge.validate`
+"""The command line's argument parser: every sub-command's options, their types and help (:mod:`bridge.app.validate`
 checks the values)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import NoReturn
 
-from bridge import validate
+from bridge.app import validate
 from bridge.profiles import DEFAULT_PROFILE, ENV_VAR
 
 
@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     from bridge import __version__
-    from bridge.examples import EXAMPLES
+    from bridge.app.registry import EXAMPLES
 
     parser = _Parser(prog="qml-bridge", description="Train hybrid quantum-classical PyTorch models on any backend")
     parser.add_argument("--version", action="version", version=f"qml-bridge {__version__}")
