@@ -3,7 +3,7 @@
 ``qml.from_qiskit`` converts the gates, but binds parameter values through Qiskit, which cannot take torch
 tensors into a parameter expression (``2·(π − x₀)(π − x₁)``). :class:`QiskitFunction` therefore gives every gate
 angle its own plain parameter ``θ[k]``, evaluates the expressions itself (sympy → torch, so gradients flow through
-them), and hands PennyLane a circuit of plain parameters. ``bridge.verify`` checks the result against the
+them), and hands PennyLane a circuit of plain parameters. ``bridge.verification.library`` checks the result against the
 original circuit run by ``bridge.reference``.
 
 The converter translates only the instructions of its gate map one to one; anything else it turns into a

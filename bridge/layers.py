@@ -133,9 +133,9 @@ class QuantumLayer(nn.Module):
         """A layer from a Qiskit circuit: ``inputs`` and ``weights`` (``ParameterVector``s or sequences of
         ``Parameter``s; the layer's one weight tensor ``weights`` follows their order), measured as ``⟨O_m⟩`` of each
         ``SparsePauliOp`` of ``observables``; trained on any profile through PennyLane
-        (:class:`bridge.from_qiskit.QiskitFunction`). ``bridge.verify.verify_model`` checks it against the original
-        circuit. Composite instructions (Qiskit's circuit-library classes such as ``ZZFeatureMap``, gates built from
-        sub-circuits) are expanded into their definitions first.
+        (:class:`bridge.from_qiskit.QiskitFunction`). ``bridge.verification.verify_model`` checks it against the
+        original circuit. Composite instructions (Qiskit's circuit-library classes such as ``ZZFeatureMap``, gates
+        built from sub-circuits) are expanded into their definitions first.
 
         Raises:
             InputError: a parameter that is neither an input nor a weight, or an instruction that can be neither
@@ -152,6 +152,12 @@ class QuantumLayer(nn.Module):
             profile=profile,
             init_method=init_method,
         )
+
+    @property
+    def recipe(self) -> _Recipe:
+        """What the layer was built from (read-only): its quantum function, weight shapes, wires, resolved profile
+        and the user's own QNode if one was given (verification reads these)."""
+        return self._recipe
 
     @property
     def name(self) -> str:

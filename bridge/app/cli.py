@@ -40,9 +40,9 @@ def _weight_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]] | None:
 def _cmd_verify_model(args: argparse.Namespace) -> int:
     """``verify --model``: exit 0 when every comparison passes, 1 when one fails (the table says which), 2 when the
     verification cannot run (one line: the file, its import, its quantum layers, their shapes or measurements)."""
-    from bridge.user_model import error_line
-    from bridge.verify import TABLE_HEADER, format_row, write_rows
-    from bridge.verify_model import DEFAULT_PROFILES, MAX_BATCH, load_model, verify_model
+    from bridge.verification.model import error_line
+    from bridge.verification.rows import TABLE_HEADER, format_row, write_rows
+    from bridge.verification.run import DEFAULT_PROFILES, MAX_BATCH, load_model, verify_model
 
     validate.writable_file(args.json, "--json")
     if args.batch > MAX_BATCH:
@@ -107,7 +107,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     ]
     if model_only:
         raise BridgeError(f"{', '.join(model_only)}: these options apply only with --model FILE.py:NAME")
-    from bridge.verify import DEFAULT_PROFILES, TABLE_HEADER, format_row, run_verification
+    from bridge.verification.library import DEFAULT_PROFILES, run_verification
+    from bridge.verification.rows import TABLE_HEADER, format_row
 
     validate.writable_file(args.json, "--json")
     print(TABLE_HEADER, flush=True)

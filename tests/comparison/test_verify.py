@@ -8,12 +8,11 @@ import pytest
 from bridge.profiles import load_profile
 from bridge.reference import ReferenceQNN
 from bridge.reference import models as qiskit_models
-from bridge.verify import (
+from bridge.verification.library import (
     DEFAULT_PROFILES,
     Case,
     library_cases,
     random_cases,
-    reference_engine,
     verify_case,
 )
 
@@ -66,6 +65,15 @@ def _case(name):
 
 def _qnn(model):
     return ReferenceQNN(model.circuit, model.inputs, model.weights, list(model.observables))
+
+
+def reference_engine(qnn):
+    """The reference's values and shift-rule vector-Jacobian products as an engine (x, w, v) → (y, v·∂y/∂x, v·∂y/∂w)."""
+
+    def run(x, w, v):
+        return qnn.forward(x, w), *qnn.backward(x, w, v)
+
+    return run
 
 
 def _missing_half(case):
@@ -122,15 +130,15 @@ def test_each_injected_bug_is_reported_as_a_failure(bug, model):
 
 
 def test_cli_exits_1_on_failure(monkeypatch, capsys):
-    import bridge.verify
+    import bridge.verification.library
     from bridge.app.cli import main
 
-    real = bridge.verify.verify_case
+    real = bridge.verification.library.verify_case
 
     def with_bug(case, profiles, **kwargs):
         return real(case, profiles, candidates={"buggy": _missing_half(case)}, **kwargs)
 
-    monkeypatch.setattr(bridge.verify, "verify_case", with_bug)
+    monkeypatch.setattr(bridge.verification.library, "verify_case", with_bug)
     assert main(["verify", "--device", "default", "--random", "0"]) == 1
     out = capsys.readouterr().out
     assert "| textbook_hry | buggy vs truth |" in out and "FAIL" in out and "verification FAILED" in out

@@ -18,9 +18,9 @@ from qiskit_aer import AerSimulator
 
 from bridge.app.cli import main
 from bridge.backends import fake_backend
-from bridge.noisy_truth import EXACT_NOISY, Noise, NoisyExpectations, NotExact, backend_noise_model
 from bridge.qiskit import structure
-from bridge.translate import Translation
+from bridge.verification.noisy_truth import EXACT_NOISY, Noise, NoisyExpectations, NotExact, backend_noise_model
+from bridge.verification.translate import Translation
 
 LOCAL_PROFILES = ("default", "lightning", "aer", "aer-shots", "aer-noisy", "ibm-fake-manila")
 
@@ -306,7 +306,7 @@ def test_a_batch_beyond_the_bound_is_refused_and_rows_come_as_they_complete(tmp_
     small = _write(tmp_path, "small.py", SMALL)
     code, _, err = _verify(capsys, f"{small}:layer", "--batch", "100000")
     assert code == 2 and "--batch" in _one_line_error(err) and "1024" in err, err
-    from bridge.verify_model import load_model, verify_model
+    from bridge.verification import load_model, verify_model
 
     seen = []
     rows = verify_model(load_model(f"{small}:layer"), ("default",), progress=seen.append)
@@ -319,7 +319,7 @@ def test_a_variance_whose_mean_is_zero_passes_on_shots_on_every_seed():
     on no parameter, which the truth's forward returned unbatched (a crash before)."""
     import pennylane as qml
 
-    from bridge.verify_model import verify_model
+    from bridge.verification import verify_model
 
     @qml.qnode(qml.device("default.qubit", wires=1))
     def circuit(inputs, weights):

@@ -19,8 +19,7 @@ from bridge import QuantumLayer
 from bridge.app.cli import main
 from bridge.exceptions import InputError
 from bridge.qiskit import shift, structure
-from bridge.verify import format_row
-from bridge.verify_model import verify_model
+from bridge.verification import format_row, verify_model
 
 EXAMPLES = ["calculator", "fashion", "hello", "meta", "mnist01", "mnist10", "mnist3", "mnist37", "qaoa"]
 
@@ -119,7 +118,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_fault_in_the_device_path_fails_on_a_user_model(fault, user_file, monkeypatch):
-    from bridge.verify_model import load_model
+    from bridge.verification import load_model
 
     module, name, breaker, wrong = FAULTS[fault]
     if name == "shift_plan":  # fused.py holds its own reference to the function

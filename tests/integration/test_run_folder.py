@@ -259,12 +259,12 @@ def test_ctrl_c_before_the_first_checkpoint_says_there_is_none(tmp_path, capsys,
 
 
 def test_ctrl_c_during_verify_does_not_speak_of_a_checkpoint(capsys, monkeypatch):
-    import bridge.verify
+    import bridge.verification.library
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bridge.verify, "verify_case", interrupted)
+    monkeypatch.setattr(bridge.verification.library, "verify_case", interrupted)
     assert main(["verify", "--random", "0"]) == 130
     line = _one_line(capsys.readouterr().err)
     assert "checkpoint" not in line and "nothing was written" in line

@@ -22,7 +22,7 @@ from pennylane.exceptions import DeviceError
 import bridge
 from bridge import QuantumLayer, circuits, load_profile, make_qnode
 from bridge.exceptions import InputError
-from bridge.shot_noise import spread
+from bridge.verification.shot_noise import spread
 
 EXACT = 1e-10
 K_SIGMA = 5.0

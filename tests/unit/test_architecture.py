@@ -68,7 +68,7 @@ def test_the_import_contracts_hold():
         "import bridge.qiskit",
         "import bridge; bridge.QuantumLayer; bridge.device; bridge.circuits; bridge.load_profile",
         "from bridge import device; device('aer', 2)",
-        "import bridge.verify, bridge.shot_noise, bridge.reference",
+        "import bridge.verification.library, bridge.verification.shot_noise, bridge.reference",
     ],
 )
 def test_the_library_loads_no_application_module_in_a_fresh_interpreter(code):

@@ -57,7 +57,7 @@ assert losses[-1] < 0.6 * losses[0], losses  # a layer whose gradients do not ar
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
 from qiskit.quantum_info import SparsePauliOp
 from bridge import QuantumLayer, circuits
-from bridge.verify_model import verify_model
+from bridge.verification import verify_model
 
 fm, ansatz = zz_feature_map(2), real_amplitudes(2, reps=1)
 qlayer = QuantumLayer.from_qiskit(

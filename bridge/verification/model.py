@@ -66,7 +66,8 @@ class Model:
 
 
 def as_model(obj: Any, *, weight_shapes: dict[str, Any] | None = None, n_inputs: int | None = None) -> Model:
-    """A ``QuantumLayer``, ``TorchLayer``, QNode (with ``weight_shapes``) or zero-argument function returning one.
+    """A ``QuantumLayer``, ``TorchLayer``, QNode (with ``weight_shapes``) or zero-argument function returning one
+    (a :class:`Model` is returned as it is).
 
     Raises:
         InputError: anything else, a QNode without its weight shapes, or a circuit that does not build.
@@ -75,8 +76,10 @@ def as_model(obj: Any, *, weight_shapes: dict[str, Any] | None = None, n_inputs:
     from bridge.layers import QuantumLayer
 
     obj = _called(obj)
+    if isinstance(obj, Model):
+        return obj
     if isinstance(obj, QuantumLayer):
-        recipe = obj._recipe
+        recipe = obj.recipe
         qiskit = recipe.qfunc if isinstance(recipe.qfunc, QiskitFunction) else None
         n_wires = recipe.n_wires or len(obj.qlayer.qnode.device.wires)
         model = Model(

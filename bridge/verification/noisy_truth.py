@@ -4,10 +4,10 @@ A noisy profile's estimates scatter around the *noisy* expectation value, not th
 with the noise-free truth measures the noise, not the bridge (a correct 4-layer model on ``aer-noisy`` was 5σ
 off). This module computes the noisy expectation exactly, so that shot noise alone is left to the tolerance:
 
-* the circuit is the independent translation (:mod:`bridge.translate`, not the device's converter, so a fault in
-  the device's circuit still shows), transpiled by the profile's pass manager (its backend, optimization level and
-  transpiler seed) onto the **same physical qubits** as the device's own compiled circuit (its initial layout),
-  since the noise depends on the qubits;
+* the circuit is the independent translation (:mod:`bridge.verification.translate`, not the device's converter, so a
+  fault in the device's circuit still shows), transpiled by the profile's pass manager (its backend, optimization
+  level and transpiler seed) onto the **same physical qubits** as the device's own compiled circuit (its initial
+  layout), since the noise depends on the qubits;
 * the noise model is the one the backend runs: the ``NoiseModel`` of a noisy ``AerSimulator`` (``aer-noisy``), or
   the one a qiskit-ibm-runtime fake backend builds for its own ``run`` (``ibm-fake-*``, local mode);
 * Aer simulates it as a density matrix (``method="density_matrix"``, no shots), and each Pauli term is read with
@@ -35,7 +35,7 @@ import pennylane as qml
 
 from bridge.backends import DENSITY_MATRIX_WIRES, reduced_noise_model
 from bridge.exceptions import BridgeError
-from bridge.translate import Translation
+from bridge.verification.translate import Translation
 
 EXACT = "exact"
 EXACT_NOISY = "exact noisy (density matrix)"

@@ -1,9 +1,9 @@
-"""Engines over the independent translation (:mod:`bridge.translate`): a circuit whose parameters are the model's
-angle occurrences ``φ``, brought back to the model's inputs and weights by the chain rule; among them the exact
-noisy truth of a noisy device (:mod:`bridge.noisy_truth`).
+"""Engines over the independent translation (:mod:`bridge.verification.translate`): a circuit whose parameters are the
+model's angle occurrences ``φ``, brought back to the model's inputs and weights by the chain rule; among them the exact
+noisy truth of a noisy device (:mod:`bridge.verification.noisy_truth`).
 
 An engine maps inputs ``x (batch, n_inputs)``, flat weights ``w`` and a cotangent ``v (batch, outputs)`` to the
-outputs, ``v·∂y/∂x`` and ``v·∂y/∂w`` (see :mod:`bridge.verify`).
+outputs, ``v·∂y/∂x`` and ``v·∂y/∂w`` (see :mod:`bridge.verification.rows`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from bridge.noisy_truth import NoisyExpectations, NotExact, device_layouts, noise_of
-from bridge.shot_noise import TWO_TERM_GATES, angle_jacobian
-from bridge.translate import stop, translate
-from bridge.user_model import Model, model_tape
-
-Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # values (B, M), d/dx (B, n_in), d/dw (n_w,)
-Engine = Callable[[np.ndarray, np.ndarray, np.ndarray], Outputs]
+from bridge.verification.model import Model, model_tape
+from bridge.verification.noisy_truth import NoisyExpectations, NotExact, device_layouts, noise_of
+from bridge.verification.rows import Engine, Outputs
+from bridge.verification.shot_noise import TWO_TERM_GATES, angle_jacobian
+from bridge.verification.translate import stop, translate
 
 
 def through_angles(
@@ -31,8 +29,8 @@ def through_angles(
 ) -> Engine:
     """An engine over a translation whose inputs are the angle occurrences ``φ (batch, occurrences)``:
     ``forward(φ) → (batch, outputs + squares)`` and ``backward(φ, cotangent) → dφ``; variances are assembled from
-    ``<O>`` and ``<O²>``, and the chain rule ``dφ/dx``, ``dφ/dw`` (:func:`bridge.shot_noise.angle_jacobian`) brings
-    the gradients to the model's inputs and weights."""
+    ``<O>`` and ``<O²>``, and the chain rule ``dφ/dx``, ``dφ/dw``
+    (:func:`bridge.verification.shot_noise.angle_jacobian`) brings the gradients to the model's inputs and weights."""
     n_out = len(squares)
 
     def run(xx: np.ndarray, ww: np.ndarray, v: np.ndarray) -> Outputs:
@@ -57,9 +55,9 @@ def through_angles(
 
 
 def noisy_engine(model: Model, qnode: qml.QNode, x: np.ndarray, w: np.ndarray) -> Engine:
-    """The exact noisy truth of ``qnode``'s noisy device (:mod:`bridge.noisy_truth`): the independent translation
-    on the device's physical qubits and noise model, as a density matrix, with the chain rule of
-    :func:`bridge.verify_model.reference_engine`.
+    """The exact noisy truth of ``qnode``'s noisy device (:mod:`bridge.verification.noisy_truth`): the independent
+    translation on the device's physical qubits and noise model, as a density matrix, with the chain rule of
+    :func:`bridge.verification.engines.reference_engine`.
 
     Raises:
         Untranslatable: the translation does not cover a gate or measurement of the model.

@@ -4,8 +4,8 @@ whose output is what verification checks).
 The tape is decomposed by PennyLane into :data:`TRANSLATED` gates. Every parametric gate occurrence ``k`` becomes a
 Qiskit gate whose angle is its own ``Parameter`` ``φ[k]``; the angles' values and their derivatives with respect to
 the model's inputs and weights (the chain rule through templates and angle expressions) come from
-:func:`bridge.shot_noise.angle_jacobian`. Measurements become ``SparsePauliOp`` observables by a NumPy Pauli
-decomposition: ``expval`` of any observable with a matrix, ``probs`` (projectors), and ``var`` (as ``O`` and
+:func:`bridge.verification.shot_noise.angle_jacobian`. Measurements become ``SparsePauliOp`` observables by a NumPy
+Pauli decomposition: ``expval`` of any observable with a matrix, ``probs`` (projectors), and ``var`` (as ``O`` and
 ``O²``). What cannot be translated raises :class:`Untranslatable`, naming it.
 
 Qubit order: PennyLane wire ``i`` is Qiskit qubit ``i``; Qiskit's Pauli labels read right to left.
@@ -26,7 +26,7 @@ from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
 from bridge.exceptions import BridgeError
-from bridge.shot_noise import TWO_TERM_GATES
+from bridge.verification.shot_noise import TWO_TERM_GATES
 
 # PennyLane gate → how to append it (``qiskit.QuantumCircuit`` method, with the angle's sign where it differs)
 _ROTATIONS = {
@@ -97,7 +97,7 @@ def translate(tape: qml.tape.QuantumScript, n_wires: int) -> Translation:
     """
     (expanded,), _ = qml.transforms.decompose(tape, stopping_condition=stop)
     n_params = sum(1 for op in expanded.operations if op.name in TWO_TERM_GATES for _ in op.data)
-    phis = ParameterVector("φ", n_params)  # in the order of bridge.shot_noise.angle_jacobian(..., stop)
+    phis = ParameterVector("φ", n_params)  # in the order of bridge.verification.shot_noise.angle_jacobian(..., stop)
     circuit = QuantumCircuit(n_wires)
     k = 0
     for op in expanded.operations:

@@ -1,5 +1,6 @@
-"""Verify a user's own model: a ``QuantumLayer``, a ``qml.qnn.TorchLayer``, a QNode with its weight shapes, or a
-zero-argument function returning one of these.
+"""The one comparison: a model — a user's ``QuantumLayer``, ``qml.qnn.TorchLayer``, QNode with its weight shapes, a
+zero-argument function returning one of these, or one of the library's models (:mod:`bridge.verification.library`)
+— on every engine of :mod:`bridge.verification.engines`, each against the truth.
 
 On seeded inputs ``x (batch, n_inputs)``, weights ``w`` and a cotangent ``v``, every engine gives the outputs, the
 input gradient and the weight gradient of ``Σ v·y``; each is compared with the exact truth (``default.qubit``,
@@ -8,25 +9,25 @@ backprop, float64):
 * the model's quantum function on each requested profile (the bridge's path), and the model as given (its own
   device, diff method and shots);
 * the **reference**: an independent Qiskit circuit run by ``bridge.reference`` with its hand-written shift rule.
-  For a layer built with ``QuantumLayer.from_qiskit`` it is the *original* circuit (so a wrong conversion is a
-  failure); otherwise :func:`bridge.translate.translate`'s circuit, with one parameter per angle occurrence and the
-  chain rule from :func:`bridge.shot_noise.angle_jacobian`. A gate or measurement the translation does not cover is
+  For a layer built with ``QuantumLayer.from_qiskit``, and for the library's models, it is the *original* Qiskit
+  circuit (so a wrong conversion is a failure); otherwise :func:`bridge.verification.translate.translate`'s circuit,
+  with one parameter per angle occurrence and the chain rule from
+  :func:`bridge.verification.shot_noise.angle_jacobian`. A gate or measurement the translation does not cover is
   reported as such, never skipped;
 * central finite differences of the truth; and, with ``against=("qiskit-ml",)``, qiskit-machine-learning's
   ``EstimatorQNN`` + ``TorchConnector`` on the same circuit (where its observables are Pauli sums).
 
 Tolerances: 1e-8 on exact engines (``tolerance`` may only tighten it), 1e-6 relative on qiskit-ml (its
 ``TorchConnector`` returns float32); with shots, 5σ per element, σ from
-:mod:`bridge.shot_noise` (each observable's spread, each gate occurrence's shift rule). A noisy device (``aer-noisy``,
-the fake IBM backends) is compared with its exact *noisy* value and shift-rule gradient instead
-(:mod:`bridge.noisy_truth`): its shots scatter around that, not around the noise-free truth. Each row names the
-truth it used.
+:mod:`bridge.verification.shot_noise` (each observable's spread, each gate occurrence's shift rule). A noisy device
+(``aer-noisy``, the fake IBM backends) is compared with its exact *noisy* value and shift-rule gradient instead
+(:mod:`bridge.verification.noisy_truth`): its shots scatter around that, not around the noise-free truth. Each row
+names the truth it used.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,128 +35,39 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from bridge.angle_chain import noisy_engine, through_angles
 from bridge.exceptions import InputError
-from bridge.noisy_truth import EXACT_NOISY, NotExact, noise_of
 from bridge.profiles import Profile, load_profile
 from bridge.qnodes import ListOutputs, make_qnode
-from bridge.shot_noise import angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
-from bridge.translate import Untranslatable, translate
-from bridge.user_model import Model, as_model, load_model, model_tape, quantum_layers
-from bridge.verify import (
+from bridge.verification.angle_chain import noisy_engine
+from bridge.verification.engines import (
+    autograd_engine,
+    autograd_outputs,
+    finite_difference_engine,
+    model_forward,
+    qiskit_ml_engine,
+    reference_engine,
+    truth_forward,
+    values_of,
+)
+from bridge.verification.model import Model, as_model, load_model, model_tape, quantum_layers
+from bridge.verification.noisy_truth import EXACT_NOISY, NotExact, noise_of
+from bridge.verification.rows import (
     EXACT_TOLERANCE,
     FD_TOLERANCE,
     Engine,
-    Forward,
     Outputs,
     Row,
-    autograd_engine,
     compare,
-    finite_difference_engine,
-    values_of,
+    not_checked,
 )
+from bridge.verification.shot_noise import angle_jacobian, exact_means, output_spreads, value_sigmas, vjp_sigmas
+from bridge.verification.translate import Untranslatable
 
 __all__ = ["DEFAULT_PROFILES", "Model", "as_model", "load_model", "verify_model"]
 
 DEFAULT_PROFILES = ("default", "aer", "aer-shots")
 MAX_BATCH = 1024  # rows a verification evaluates: beyond, minutes per engine (refused, with the bound)
 FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1): qiskit-ml's float32 outputs
-
-
-# ------------------------------------------------------------------ engines
-def _forward(model: Model, qnode: qml.QNode) -> Forward:
-    def forward(xt: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
-        parts = [torch.as_tensor(p) for p in qnode(xt, **model.unflatten(wt))]
-        # an output that depends on no parameter (var(Z) after H·RZ is 1) comes back unbatched: one per row
-        parts = [p.reshape(()).expand(len(xt)) if p.numel() == 1 < len(xt) else p for p in parts]
-        return torch.cat([p.reshape(len(xt), -1) for p in parts], dim=-1).real.to(torch.float64)
-
-    return forward
-
-
-def truth_forward(model: Model) -> Forward:
-    """The ground truth: ``default.qubit`` with backprop (float64)."""
-    dev = qml.device("default.qubit", wires=model.n_wires)
-    return _forward(model, qml.QNode(ListOutputs(model.qfunc), dev, interface="torch", diff_method="backprop"))
-
-
-def reference_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
-    """``bridge.reference`` on the original Qiskit circuit (``from_qiskit`` layers) or on the independent translation.
-
-    Raises:
-        Untranslatable: the translation does not cover a gate or measurement of the model.
-    """
-    from qiskit.circuit import ParameterVector
-
-    from bridge.reference import ReferenceQNN
-
-    if model.qiskit is not None:
-        q = model.qiskit
-        qnn = ReferenceQNN(q.circuit, q.inputs, q.weights, q.observables)
-        return lambda xx, ww, v: (qnn.forward(xx, ww), *qnn.backward(xx, ww, v))
-    translation = translate(model_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
-    qnn = ReferenceQNN(translation.circuit, translation.phis, ParameterVector("none", 0), list(translation.observables))
-    none = np.zeros(0)
-    return through_angles(
-        model, translation.squares, lambda phis: qnn.forward(phis, none), lambda p, c: qnn.backward(p, none, c)[0]
-    )
-
-
-def qiskit_ml_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
-    """qiskit-machine-learning's ``EstimatorQNN`` + ``TorchConnector`` (Qiskit's exact ``StatevectorEstimator``, its
-    own parameter-shift gradient) on the model's Qiskit circuit: a ``from_qiskit`` layer's original one, otherwise
-    the independent translation (inputs: the angle occurrences, with the chain rule of :func:`reference_engine`).
-
-    Raises:
-        InputError: qiskit-machine-learning is not installed (the ``verify`` extra).
-        Untranslatable: the translation does not cover a gate or measurement of the model.
-    """
-    try:
-        from qiskit_machine_learning.connectors import TorchConnector
-        from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
-        from qiskit_machine_learning.neural_networks import EstimatorQNN
-    except ImportError as e:
-        raise InputError(
-            f"--against qiskit-ml needs qiskit-machine-learning ({e}); install it with pip install 'qml-bridge[verify]'"
-        ) from e
-    # Qiskit's own exact estimator, not Aer's: Aer 0.17 ignores the bound angle of a parametric crx/cry/crz/cp
-    # (pinned in tests/unit/test_pins.py), and an outside check should not share the device's simulator anyway
-    from qiskit.primitives import StatevectorEstimator
-
-    def connector(circuit: Any, inputs: Sequence[Any], params: Sequence[Any], observables: Sequence[Any]) -> Any:
-        estimator = StatevectorEstimator()
-        qnn = EstimatorQNN(
-            circuit=circuit,
-            observables=list(observables),
-            input_params=list(inputs),
-            weight_params=list(params),
-            estimator=estimator,
-            gradient=ParamShiftEstimatorGradient(estimator),
-            default_precision=0.0,  # exact (its default, 1/64, samples the forward pass)
-            input_gradients=True,
-        )
-        return lambda weights: TorchConnector(qnn, initial_weights=weights).double()
-
-    def autograd(layer: Any, inputs: np.ndarray, v: np.ndarray) -> Outputs:
-        xt = torch.tensor(inputs, dtype=torch.float64, requires_grad=True)
-        y = layer(xt)
-        trainable = [xt, layer.weight] if layer.weight.numel() else [xt]
-        grads = torch.autograd.grad((y * torch.tensor(v)).sum(), trainable)
-        gw = grads[1] if len(grads) == 2 else torch.zeros(0)
-        return y.detach().numpy(), grads[0].numpy(), gw.numpy()
-
-    if model.qiskit is not None:
-        q = model.qiskit
-        make = connector(q.circuit, q.inputs, q.weights, q.observables)
-        return lambda xx, ww, v: autograd(make(ww), xx, v)
-    translation = translate(model_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
-    layer = connector(translation.circuit, translation.phis, (), translation.observables)(np.zeros(0))
-    return through_angles(
-        model,
-        translation.squares,
-        lambda phis: layer(torch.tensor(phis, dtype=torch.float64)).detach().numpy(),
-        lambda phis, c: autograd(layer, phis, c)[1],
-    )
 
 
 # ------------------------------------------------------------------ the comparison
@@ -176,7 +88,7 @@ def verify_model(
 
     Args:
         obj: the model (see :func:`as_model`), or any torch module: each of its quantum layers is verified, its rows
-            named ``PATH: NAME`` by its place in the module (:func:`~bridge.user_model.quantum_layers`).
+            named ``PATH: NAME`` by its place in the module (:func:`~bridge.verification.model.quantum_layers`).
         profiles: profiles the model's quantum function is run on through the bridge.
         batch: inputs per evaluation.
         seed: seed of inputs (uniform in [0, π)), weights (uniform in [0, 2π)) and cotangent (normal).
@@ -219,8 +131,11 @@ def verify_model(
     x = rng.uniform(0, np.pi, (batch, model.n_inputs))
     w = rng.uniform(0, 2 * np.pi, model.n_weights)
     forward = truth_forward(model)
-    v = rng.normal(size=values_of(forward)(x, w).shape)
-    want = autograd_engine(forward)(x, w, v)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    y = forward(xt, wt)  # the truth runs once: its output size gives the cotangent's
+    v = rng.normal(size=tuple(y.shape))
+    want = autograd_outputs(y, v, xt, wt)
     finite = finite_difference_engine(values_of(forward))(x, w, v)
     add(compare(model.name, "finite-diff", finite, want, tolerance=FD_TOLERANCE))
     outside: dict[str, Callable[[], Engine]] = {"reference (Aer)": lambda: reference_engine(model, x, w)}
@@ -233,7 +148,7 @@ def verify_model(
         try:
             add(compare(model.name, name, make()(x, w, v), want, tolerance=tolerances.get(name, exact_tol)))
         except Untranslatable as e:
-            add(Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e)))
+            add(not_checked(model.name, name, str(e)))
     engines: list[tuple[str, qml.QNode, int | None]] = [
         (p.name, make_qnode(ListOutputs(model.qfunc), p, model.n_wires), p.shots) for p in map(load_profile, profiles)
     ]
@@ -241,7 +156,7 @@ def verify_model(
         given = model.given.update(func=ListOutputs(model.qfunc), interface="torch")
         engines.append((f"as given ({given.device.name})", given, given.shots.total_shots))
     for name, qnode, shots in engines:
-        got = autograd_engine(_forward(model, qnode))(x, w, v)
+        got = autograd_engine(model_forward(model, qnode))(x, w, v)
         if shots is None:
             add(compare(model.name, name, got, want, tolerance=exact_tol))
         elif noise_of(qnode) is None:
@@ -250,11 +165,10 @@ def verify_model(
             try:
                 noisy = noisy_engine(model, qnode, x, w)(x, w, v)
             except (Untranslatable, NotExact) as e:
-                unchecked = Row(model.name, name, math.nan, math.nan, math.nan, "-", False, not_checked=str(e))
-                add(dataclasses.replace(unchecked, truth=EXACT_NOISY))
+                add(not_checked(model.name, name, str(e), truth=EXACT_NOISY))
                 continue
-            row = compare(model.name, name, got, noisy, sigmas=_sigmas(model, x, w, v, shots), shots=shots)
-            add(dataclasses.replace(row, truth=EXACT_NOISY))
+            sigmas = _sigmas(model, x, w, v, shots)
+            add(compare(model.name, name, got, noisy, sigmas=sigmas, shots=shots, truth=EXACT_NOISY))
     for name, engine in (candidates or {}).items():
         add(compare(model.name, name, engine(x, w, v), want, tolerance=exact_tol))
     return rows
