@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import math
 import sys
 from pathlib import Path
@@ -19,12 +18,10 @@ from bridge.app.registry import PROBLEMS, TASKS, get_task
 from bridge.app.train import TrainConfig, train_task
 from bridge.profiles import load_profile
 
+from support.runs import metrics as _metrics
+
 EXAMPLES_DIR = Path(__file__).parents[2] / "examples"
 LOCAL_PROFILES = ["default", "lightning", "aer", "aer-shots", "aer-noisy"]
-
-
-def _metrics(out: Path) -> dict:
-    return json.loads((out / "metrics.json").read_text())
 
 
 def _train(name: str, out: Path, *options: str) -> dict:

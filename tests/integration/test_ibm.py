@@ -17,11 +17,12 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from bridge import QuantumLayer, backends, circuits
 from bridge.app.cost import preview_training
-from bridge.app.registry import get_task
 from bridge.app.train import TrainConfig, train_task
 from bridge.exceptions import BridgeError, ProfileError, WiresError
 from bridge.profiles import load_profile, parse_profile
 from bridge.qiskit import QiskitBatchDevice
+
+from support.runs import small_task as _small
 
 
 def _fake_profile(mode="job", options=""):
@@ -75,10 +76,6 @@ def test_invalid_runtime_options_are_a_profile_error():
         QiskitBatchDevice(2, profile=_fake_profile(options="[ibm.options]\nresilience_level = 7\n"))
     with pytest.raises(ProfileError, match=r"\[ibm\] mode 'sessions' is not one of job, batch, session"):
         _fake_profile(mode="sessions")
-
-
-def _small(per_class=3):
-    return dataclasses.replace(get_task("mnist01"), train_per_class=per_class, test_per_class=per_class)
 
 
 def test_mnist01_epoch_on_ibm_fake_manila_matches_the_dry_run_exactly(tmp_path):

@@ -17,10 +17,11 @@ from qiskit_aer import AerSimulator
 
 from bridge import backends
 from bridge.app.checkpoints import load_checkpoint
-from bridge.app.registry import get_task
 from bridge.app.train import CHECKPOINT, TrainConfig, train_task
 from bridge.exceptions import ExecutionError
 from bridge.profiles import load_profile
+
+from support.runs import small_task as _small
 
 COMPARED = ("train_loss", "train_accuracy", "test_accuracy")
 
@@ -45,10 +46,6 @@ class FlakyAer(AerSimulator):
             impossible.save_statevector()
             return super().run([impossible])
         return super().run(circuits, **options)
-
-
-def _small(per_class=3):
-    return dataclasses.replace(get_task("mnist01"), train_per_class=per_class, test_per_class=per_class)
 
 
 def _config(tmp_path, profile="aer", **kw):

@@ -18,13 +18,9 @@ import pytest
 
 from bridge.app.cli import main
 
+from support.runs import one_line as _one_line
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _digest(path: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 import torch
@@ -13,11 +12,10 @@ from bridge.app.registry import get_task
 from bridge.app.train import TrainConfig, train_task
 from bridge.profiles import load_profile
 
+from support.runs import metrics as _metrics
+from support.runs import small_task as _small
+
 OUTPUTS = {"metrics.json", "loss.png", "predictions.png", "checkpoint.pt"}
-
-
-def _metrics(out):
-    return json.loads((out / "metrics.json").read_text())
 
 
 def test_main_job_defaults_reach_the_target_on_default_qubit(tmp_path):
@@ -46,13 +44,9 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
 
 
-def _small(task_name="mnist01", per_class=6):
-    return dataclasses.replace(get_task(task_name), train_per_class=per_class, test_per_class=per_class)
-
-
 def test_short_training_on_aer_follows_default_qubit_exactly(tmp_path):
     """Both profiles are exact, so the same seed must give the same training trajectory."""
-    task = _small()
+    task = _small(per_class=6)
     runs = {}
     for name in ("default", "aer"):
         config = TrainConfig(

@@ -20,17 +20,11 @@ import pytest
 from bridge.app.cli import main
 from bridge.app.data import embedded_root
 
+from support.runs import one_line
+
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
 BOMB_MIB = 200  # decompressed size of each bomb; zeros compress about 1000×, so the .gz is ~200 kB
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line, got:\n{err}"
-    assert "Traceback" not in err
-    assert lines[0].startswith("qml-bridge: error:"), lines[0]
-    return lines[0]
 
 
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -39,7 +33,7 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         code = main(argv)
     except SystemExit as e:  # argparse's own errors
         code = e.code
-    line = _one_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err, prefix="qml-bridge: error:")
     assert code == 2, line
     return line
 
@@ -175,7 +169,7 @@ def test_a_really_full_tmpfs_cache_names_the_cache_and_the_fix(tmp_path):
     env = {**os.environ, "QML_BRIDGE_CACHE": str(cache)}
     argv = ["unshare", "-r", "-m", "sh", "-c", script, str(cache), sys.executable, str(tmp_path / "out")]
     result = subprocess.run([*argv, str(tmp_path / "err")], capture_output=True, text=True, env=env, cwd=ROOT)
-    line = _one_line((tmp_path / "err").read_text())
+    line = one_line((tmp_path / "err").read_text(), prefix="qml-bridge: error:")
     assert result.returncode == 2, line
     assert f"no room in the data cache {cache}" in line and "No space left on device" in line, line
     assert "free space there or set QML_BRIDGE_CACHE to a folder with room" in line
