@@ -211,8 +211,8 @@ def test_training_closes_the_runtime_batch_or_session_it_opened(tmp_path, monkey
     config = TrainConfig(profile=profile, epochs=1, seed=0, batch_size=2, out=tmp_path, progress=False)
     expected = {"success": None, "failure": Exception, "interrupt": KeyboardInterrupt}[ending]
     if expected is None:
-        train_task(_small(2), config)
+        train_task(_small(per_class=2), config)
     else:
         with pytest.raises(expected):
-            train_task(_small(2), config)
+            train_task(_small(per_class=2), config)
     assert spy.closed == [mode.capitalize()]
