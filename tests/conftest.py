@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -21,3 +23,15 @@ def no_ibm_credentials(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     return tmp_path
+
+
+SLOW_TESTS = Path(__file__).parent / "slow_tests.txt"  # written by tests/support/mark_slow.py from --durations=0
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` the tests listed in ``tests/slow_tests.txt`` (measured, not guessed), so that
+    ``pytest -m "not slow"`` is the fast subset; a parametrized test is listed by its function's id."""
+    listed = set(SLOW_TESTS.read_text().split()) if SLOW_TESTS.is_file() else set()
+    for item in items:
+        if item.nodeid in listed or item.nodeid.split("[")[0] in listed:
+            item.add_marker(pytest.mark.slow)
