@@ -16,7 +16,7 @@ Schema (every key but ``device`` and ``description`` optional)::
     # backend: "aer" (Aer, ideal or with noise_backend), "ibm" (QiskitRuntimeService), "fake" (a fake IBM
     # device of qiskit_ibm_runtime.fake_provider, named by [ibm] backend, through the runtime's local mode)
     method = "statevector"           # Aer simulation method (qiskit.aer)
-    backend = "aer"                  # bridge.qiskit: "aer" or "ibm" (QiskitRuntimeService, see [ibm])
+    backend = "aer"                  # bridge.qiskit: "aer", "ibm" or "fake" (see above)
     noise_backend = "FakeManilaV2"   # a backend of qiskit_ibm_runtime.fake_provider
     optimization_level = 1           # transpiler options
     seed_transpiler = 1234           # 0 … 2**32 - 1

@@ -70,9 +70,10 @@ def device_program(wires: Wires, operations: frozenset[str], config: ExecutionCo
     program.add_transform(variance_of_sums)
     program.add_transform(split_when_sampling)
     if config is not None and config.gradient_method == "device" and config.interface != Interface.TORCH:
-        # A tape's vector-Jacobian product mixes per-sample vectors (a trainable batched input) and scalars (a
-        # weight); with torch the device returns it as a MixedVJP (bridge.qiskit.readers). Other interfaces get
-        # such tapes split per sample (the samples' rows still share one PUB).
+        # PennyLane contracts a broadcast tape's Jacobian into one number per parameter, where a trainable
+        # batched input needs one per sample: such tapes are split per sample (the samples' rows still share one
+        # PUB). For torch the device adds the same split only for tapes whose inputs require gradients
+        # (QiskitBatchDevice.preprocess_transforms).
         program.add_transform(split_broadcast, always=False)
     return program
 
