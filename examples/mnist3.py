@@ -7,11 +7,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from classify import train_and_test  # the loop the image scripts share (examples/classify.py)
 
 from bridge import QuantumLayer, circuits
-from bridge.app.data import load_split
 from bridge.app.models import MultiClassHybridNet
 
 
@@ -22,22 +20,16 @@ def quantum_layer() -> QuantumLayer:
 
 def main(epochs: int = 5, per_class: int = 400, test_per_class: int = 100) -> float:
     torch.manual_seed(0)
-    train = load_split("MNIST", train=True, classes=(0, 1, 2), per_class=per_class)
-    test = load_split("MNIST", train=False, classes=(0, 1, 2), per_class=test_per_class)
-    model = MultiClassHybridNet(3)  # trunk → 3 angles in (0, π) → circuit → ⟨Z_i⟩ × temperature
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for epoch in range(epochs):
-        model.train()
-        for images, labels in DataLoader(train, batch_size=1, shuffle=True):
-            optimizer.zero_grad()
-            F.nll_loss(model(images), labels).backward()
-            optimizer.step()
-        print(f"epoch {epoch + 1} done")
-    model.eval()
-    with torch.no_grad():
-        correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in DataLoader(test, batch_size=50))
-    print(f"test accuracy {correct / len(test):.3f} on {len(test)} images")
-    return correct / len(test)
+    return train_and_test(
+        MultiClassHybridNet(3),
+        "MNIST",
+        (0, 1, 2),
+        per_class=per_class,
+        test_per_class=test_per_class,
+        epochs=epochs,
+        lr=1e-3,
+        batch_size=1,
+    )
 
 
 if __name__ == "__main__":
