@@ -180,12 +180,13 @@ def spread(example: str, values: list[float]) -> str:
 def unit(example: str, metrics: dict) -> str:
     if example in IMAGES:
         return f"test accuracy, {metrics['test_images']} images"
-    return {
-        "calculator": f"MAE, {metrics.get('test_pairs', '?')} pairs",
-        "hello": f"runs passed of {len(metrics['runs'])}",
-        "qaoa": f"graphs optimal at p = 3 of {sum(r['depth'] == 3 for r in metrics['results'])}",
-        "meta": "mean steps of the learned optimizer",
-    }[example]
+    units = {  # called lazily: each reads only its own example's fields
+        "calculator": lambda: f"MAE, {metrics.get('test_pairs', '?')} pairs",
+        "hello": lambda: f"runs passed of {len(metrics['runs'])}",
+        "qaoa": lambda: f"graphs optimal at p = 3 of {sum(r['depth'] == 3 for r in metrics['results'])}",
+        "meta": lambda: "mean steps of the learned optimizer",
+    }
+    return units[example]()
 
 
 def _load(row: Row, seeds: list[int]) -> dict[int, dict]:

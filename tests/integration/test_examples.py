@@ -228,3 +228,16 @@ def test_run_all_rows_are_valid_train_commands(tmp_path, monkeypatch):
         args = build_parser().parse_args(row.command()[3:])
         assert args.example == row.example and args.device in names
     assert len({r.name for r in rows}) == len(rows)
+
+
+def test_run_all_describes_each_problems_metric_from_its_own_fields(monkeypatch):
+    """The table's metric column for each problem reads only that problem's fields (a calculator row has no
+    ``runs``; building every description at once raised KeyError at the end of a 100-run sweep)."""
+    spec = importlib.util.spec_from_file_location("run_all", EXAMPLES_DIR / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_all", run_all)
+    spec.loader.exec_module(run_all)
+    assert run_all.unit("calculator", {"test_pairs": 500}) == "MAE, 500 pairs"
+    assert run_all.unit("hello", {"runs": [{}] * 24}) == "runs passed of 24"
+    assert run_all.unit("qaoa", {"results": [{"depth": 3}] * 6}) == "graphs optimal at p = 3 of 6"
+    assert run_all.unit("meta", {}) == "mean steps of the learned optimizer"
