@@ -11,13 +11,12 @@ import torch
 from classify import train_and_test  # the loop the image scripts share (examples/classify.py)
 from torch import nn
 
-from bridge import QuantumLayer, circuits
 from bridge.app.models import FashionHybridNet
 
 
-def quantum_layer() -> QuantumLayer:
-    """The example's quantum layer: ``qml-bridge verify --model examples/fashion.py:quantum_layer`` checks it."""
-    return QuantumLayer(circuits.zz_real_amplitudes(2, 2), init_method=nn.init.zeros_)
+def quantum_layer() -> nn.Module:
+    """The network's quantum layer: ``qml-bridge verify --model examples/fashion.py:quantum_layer`` checks it."""
+    return FashionHybridNet().quantum  # RealAmplitudes weights from 0
 
 
 def main(epochs: int = 3, per_class: int = 500, test_per_class: int = 100) -> float:

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from bridge import QuantumLayer, circuits
 from bridge.app.data import load_split
 from bridge.app.distributed import leave, world
 from bridge.app.models import TextbookHybridNet
 
 
-def quantum_layer() -> QuantumLayer:
-    """The example's quantum layer: ``qml-bridge verify --model examples/mnist01.py:quantum_layer`` checks it."""
-    return QuantumLayer(circuits.textbook_hry())  # profile from $BRIDGE_DEVICE, default "aer"
+def quantum_layer() -> nn.Module:
+    """The network's quantum layer: ``qml-bridge verify --model examples/mnist01.py:quantum_layer`` checks it."""
+    return TextbookHybridNet().quantum  # profile from $BRIDGE_DEVICE, default "aer"
 
 
 def main(epochs: int = 5, digits: tuple[int, int] = (0, 1), per_class: int = 100, test_per_class: int = 100) -> float:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import torch
 from classify import train_and_test  # the loop the image scripts share (examples/classify.py)
+from torch import nn
 
-from bridge import QuantumLayer, circuits
 from bridge.app.models import TenDigitHybridNet
 
 
-def quantum_layer() -> QuantumLayer:
-    """The example's quantum layer: ``qml-bridge verify --model examples/mnist10.py:quantum_layer`` checks it."""
-    return QuantumLayer(circuits.angle_entangling_zz(4, 2))  # 4 inputs -> 10 expectation values
+def quantum_layer() -> nn.Module:
+    """The network's quantum layer: ``qml-bridge verify --model examples/mnist10.py:quantum_layer`` checks it."""
+    return TenDigitHybridNet().quantum  # 4 inputs -> 10 expectation values
 
 
 def main(epochs: int = 5, per_class: int = 400, test_per_class: int = 100) -> float:

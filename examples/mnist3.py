@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import torch
 from classify import train_and_test  # the loop the image scripts share (examples/classify.py)
+from torch import nn
 
-from bridge import QuantumLayer, circuits
 from bridge.app.models import MultiClassHybridNet
 
 
-def quantum_layer() -> QuantumLayer:
-    """The example's quantum layer: ``qml-bridge verify --model examples/mnist3.py:quantum_layer`` checks it."""
-    return QuantumLayer(circuits.angle_entangling(3, 2))  # RX embedding + 2 entangling layers
+def quantum_layer() -> nn.Module:
+    """The network's quantum layer: ``qml-bridge verify --model examples/mnist3.py:quantum_layer`` checks it."""
+    return MultiClassHybridNet(3).quantum  # RX embedding + 2 entangling layers
 
 
 def main(epochs: int = 5, per_class: int = 400, test_per_class: int = 100) -> float:
