@@ -59,14 +59,19 @@ def reference_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
 
     if model.qiskit is not None:
         q = model.qiskit
-        qnn = ReferenceQNN(q.circuit, q.inputs, q.weights, q.observables)
-        return lambda xx, ww, v: (qnn.forward(xx, ww), *qnn.backward(xx, ww, v))
+        return qnn_engine(ReferenceQNN(q.circuit, q.inputs, q.weights, q.observables))
     translation = translate(model_tape(model, torch.tensor(x[0]), torch.tensor(w)), model.n_wires)
     qnn = ReferenceQNN(translation.circuit, translation.phis, ParameterVector("none", 0), list(translation.observables))
     none = np.zeros(0)
     return through_angles(
         model, translation.squares, lambda phis: qnn.forward(phis, none), lambda p, c: qnn.backward(p, none, c)[0]
     )
+
+
+def qnn_engine(qnn: Any) -> Engine:
+    """A :class:`~bridge.reference.ReferenceQNN` as an engine: its values and its hand-written shift rule's
+    vector-Jacobian products ``(y, v·∂y/∂x, v·∂y/∂w)``."""
+    return lambda x, w, v: (qnn.forward(x, w), *qnn.backward(x, w, v))
 
 
 def qiskit_ml_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:

@@ -8,6 +8,7 @@ import pytest
 from bridge.profiles import load_profile
 from bridge.reference import ReferenceQNN
 from bridge.reference import models as qiskit_models
+from bridge.verification.engines import qnn_engine
 from bridge.verification.library import (
     DEFAULT_PROFILES,
     Case,
@@ -67,18 +68,9 @@ def _qnn(model):
     return ReferenceQNN(model.circuit, model.inputs, model.weights, list(model.observables))
 
 
-def reference_engine(qnn):
-    """The reference's values and shift-rule vector-Jacobian products as an engine (x, w, v) → (y, v·∂y/∂x, v·∂y/∂w)."""
-
-    def run(x, w, v):
-        return qnn.forward(x, w), *qnn.backward(x, w, v)
-
-    return run
-
-
 def _missing_half(case):
     """The Qiskit textbook's backward pass: E(θ+π/2) − E(θ−π/2) without the factor ½."""
-    good = reference_engine(_qnn(case.model))
+    good = qnn_engine(_qnn(case.model))
 
     def run(x, w, v):
         y, gx, gw = good(x, w, v)
@@ -89,7 +81,7 @@ def _missing_half(case):
 
 def _swapped_weights(case):
     """Gradients returned in the wrong parameter order (qiskit-machine-learning #987)."""
-    good = reference_engine(_qnn(case.model))
+    good = qnn_engine(_qnn(case.model))
 
     def run(x, w, v):
         y, gx, gw = good(x, w, v)
@@ -102,12 +94,12 @@ def _reversed_qubits(case):
     """Observables read in the other framework's qubit order."""
     model = case.model
     reversed_obs = [qiskit_models.SparsePauliOp(o.paulis.to_labels()[0][::-1]) for o in model.observables]
-    return reference_engine(ReferenceQNN(model.circuit, model.inputs, model.weights, reversed_obs))
+    return qnn_engine(ReferenceQNN(model.circuit, model.inputs, model.weights, reversed_obs))
 
 
 def _dropped_binding(case):
     """The inputs never reach the circuit (a later edit of the textbook dropped the parameter binding)."""
-    good = reference_engine(_qnn(case.model))
+    good = qnn_engine(_qnn(case.model))
 
     def run(x, w, v):
         return good(np.zeros_like(x), w, v)
