@@ -25,7 +25,7 @@ def main(epochs: int = 10, pairs: int = 1000) -> float:
         quantum_layer(),
         nn.Linear(1, 1),
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)  # 0.03 stalled some seeds (MAE 0.048 on seed 2)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.7)  # learning rate x 0.7 per epoch
     for epoch in range(epochs):
         for batch in torch.randperm(pairs).split(32):

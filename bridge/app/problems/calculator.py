@@ -31,7 +31,7 @@ class Settings:
     train_pairs: int = 1000
     test_pairs: int = 500
     test_seed: int = 20_261_125
-    learning_rate: float = 0.03
+    learning_rate: float = 0.1  # MAE 0.0078-0.0213 on seeds 0-11; 0.03 stalled seed 2 at 0.048
     lr_decay: float = 0.7  # learning rate × 0.7 after every epoch
     target_mae: float = 0.03
 
