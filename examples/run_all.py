@@ -61,6 +61,7 @@ class Row:
     profile: str
     options: list[str] = field(default_factory=list)
     label: str = ""
+    held_to_target: bool = True  # False: reported beside the target's row, not held to it
 
     @property
     def name(self) -> str:
@@ -89,7 +90,7 @@ class Row:
 
     def twin(self) -> Row:
         """The classical ablation of the same row."""
-        return Row(self.example, self.profile, [*self.options, "--classical"], self.label)
+        return Row(self.example, self.profile, [*self.options, "--classical"], self.label, self.held_to_target)
 
 
 def rows(fashion_root: str | None) -> list[Row]:
@@ -105,7 +106,7 @@ def rows(fashion_root: str | None) -> list[Row]:
     table += [
         Row("calculator", "aer"),
         Row("calculator", "aer", ["--classical"]),
-        Row("calculator", "aer-shots"),
+        Row("calculator", "aer-shots", held_to_target=False),  # one ⟨Z⊗Z⟩ of 1024 shots: σ up to 1/32 per sum
         Row("hello", "aer"),
         Row("qaoa", "aer"),
         Row("meta", "aer"),
@@ -221,11 +222,14 @@ def table(all_rows: list[Row], seeds: list[int]) -> tuple[str, list[dict]]:
         if row.example == "qaoa" and shots is None:
             shots_text = f"exact (sampled {first['sample_shots']})"
         every = passed == len(runs) == len(seeds)
+        seconds = statistics.median(m["seconds"] for m in runs.values())
+        verdict = f"{TARGET[row.example]} ({'yes' if every else 'no'})"
+        if not row.held_to_target:
+            verdict = f"reported only ({TARGET[row.example]}: {passed}/{len(runs)}); the target is exact"
         lines.append(
             f"| {row.example} | {row.profile}{f' ({row.label})' if row.label else ''} | {shots_text} | "
             f"{first['epochs']} | {','.join(map(str, sorted(runs)))} | {unit(row.example, first)} | "
-            f"{spread(row.example, values)} | {passed}/{len(runs)} | {classical} | {TARGET[row.example]} "
-            f"({'yes' if every else 'no'}) | {statistics.median(m['seconds'] for m in runs.values()):.0f} | "
+            f"{spread(row.example, values)} | {passed}/{len(runs)} | {classical} | {verdict} | {seconds:.0f} | "
             f"{SOURCE[row.example]} |"
         )
         for seed, metrics in sorted(runs.items()):
