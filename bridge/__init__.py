@@ -26,7 +26,7 @@ _EXPORTS = {
     "CircuitSpec": "bridge.circuits",
     "device": "bridge.device_factory",
     "QuantumLayer": "bridge.layers",
-    "make_qnode": "bridge.qnodes",
+    "make_qnode": "bridge.layers.qnodes",
 }
 __all__ = sorted([*_EXPORTS, "circuits"])
 

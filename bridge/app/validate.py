@@ -3,7 +3,7 @@
 The CLI's argument types (:func:`shots`, :func:`positive`, :func:`nonnegative`, :func:`seed`, :func:`profile_name`)
 turn a bad value into argparse's one-line error (exit 2); :func:`writable_file` and :func:`check_environment`
 raise :class:`~bridge.exceptions.BridgeError` (exit 2) before any data is loaded or circuit is run. Profile keys
-are validated where profiles are parsed (:mod:`bridge.profile_schema`), checkpoints where they are loaded
+are validated where profiles are parsed (:mod:`bridge.profiles.schema`), checkpoints where they are loaded
 (:mod:`bridge.app.checkpoints`), output folders in :mod:`bridge.app.run_folder`.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bridge.exceptions import BridgeError
-from bridge.profile_schema import SHOTS_MAX
+from bridge.profiles.schema import SHOTS_MAX
 
 TORCHRUN_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 SEED_MAX = 2**32 - 1  # NumPy's and Aer's seeds are unsigned 32-bit integers

@@ -18,7 +18,7 @@ import pennylane as qml
 import torch
 
 from bridge.exceptions import InputError
-from bridge.qnodes import ListOutputs
+from bridge.layers.qnodes import ListOutputs
 from bridge.verification.angle_chain import through_angles
 from bridge.verification.model import Model, model_tape
 from bridge.verification.rows import Engine, Outputs

@@ -25,7 +25,7 @@ import torch
 from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
 
 from bridge.exceptions import InputError
-from bridge.qnodes import ListOutputs
+from bridge.layers.qnodes import ListOutputs
 
 COMPARED = (ExpectationMP, VarianceMP, ProbabilityMP)  # the measurements verification compares
 
@@ -41,7 +41,8 @@ class Model:
         n_wires: qubits.
         n_inputs: the inputs' size.
         given: the model's own QNode (its device, diff method and shots), if it brought one.
-        qiskit: for a ``from_qiskit`` layer, its :class:`~bridge.from_qiskit.QiskitFunction` (the original circuit).
+        qiskit: for a ``from_qiskit`` layer, its :class:`~bridge.layers.from_qiskit.QiskitFunction` (the
+            original circuit).
     """
 
     name: str
@@ -72,8 +73,8 @@ def as_model(obj: Any, *, weight_shapes: dict[str, Any] | None = None, n_inputs:
     Raises:
         InputError: anything else, a QNode without its weight shapes, or a circuit that does not build.
     """
-    from bridge.from_qiskit import QiskitFunction
     from bridge.layers import QuantumLayer
+    from bridge.layers.from_qiskit import QiskitFunction
 
     obj = _called(obj)
     if isinstance(obj, Model):

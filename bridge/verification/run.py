@@ -36,8 +36,8 @@ import pennylane as qml
 import torch
 
 from bridge.exceptions import InputError
+from bridge.layers.qnodes import ListOutputs, make_qnode
 from bridge.profiles import Profile, load_profile
-from bridge.qnodes import ListOutputs, make_qnode
 from bridge.verification.angle_chain import noisy_engine
 from bridge.verification.engines import (
     autograd_engine,

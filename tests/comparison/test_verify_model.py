@@ -14,7 +14,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
 from qiskit.quantum_info import SparsePauliOp
 
-import bridge.from_qiskit as from_qiskit
+import bridge.layers.from_qiskit as from_qiskit
 from bridge import QuantumLayer
 from bridge.app.cli import main
 from bridge.exceptions import InputError

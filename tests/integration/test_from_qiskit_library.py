@@ -27,7 +27,7 @@ from qiskit.circuit import Gate, ParameterVector
 from qiskit.circuit import library as lib
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-import bridge.from_qiskit as from_qiskit
+import bridge.layers.from_qiskit as from_qiskit
 from bridge import QuantumLayer
 from bridge.app.cli import main
 from bridge.exceptions import BridgeError

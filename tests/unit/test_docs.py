@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- not run: [^>]+ -->\n)?```python\n(.*?)```", re.S)
-DOCTESTED = ["bridge.layers", "bridge.circuits", "bridge.profiles", "bridge.reference.qnn"]
+DOCTESTED = ["bridge.layers.quantum_layer", "bridge.circuits", "bridge.profiles.loading", "bridge.reference.qnn"]
 
 
 def _blocks() -> list[tuple[str, str]]:

@@ -161,7 +161,7 @@ def test_builtin_names_are_the_shipped_files():
 
 
 # the diff methods each device serves (PennyLane 0.45, a torch QNode on exactly the circuit's wires); the table
-# bridge.profile_checks.DEVICE_DIFF_METHODS holds, checked here against the devices themselves where they run
+# bridge.profiles.checks.DEVICE_DIFF_METHODS holds, checked here against the devices themselves where they run
 SERVED = {
     "default.qubit": {"best", "backprop", "adjoint", "parameter-shift", "finite-diff", "spsa"},
     "default.mixed": {"parameter-shift", "finite-diff", "spsa"},  # backprop ("best" too): NaN through a CNOT
@@ -181,8 +181,8 @@ def test_a_profile_takes_exactly_the_diff_methods_its_device_serves(device):
     import pennylane as qml
     import torch
 
+    from bridge.layers.qnodes import make_qnode
     from bridge.profiles import DIFF_METHODS
-    from bridge.qnodes import make_qnode
 
     def circuit(x, w):
         qml.RY(x[..., 0], wires=0)

@@ -25,8 +25,8 @@ from bridge.app.plots import plot_panels
 from bridge.app.train import TrainConfig, output_folder, seed_everything, write_metrics
 from bridge.circuits import qaoa_maxcut, qaoa_state
 from bridge.layers import QuantumLayer
+from bridge.layers.qnodes import make_qnode
 from bridge.profiles import Profile
-from bridge.qnodes import make_qnode
 
 GRAPH_SEED = 7
 LEARNING_RATE = 0.05

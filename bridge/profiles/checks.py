@@ -1,6 +1,6 @@
 """Rules on a profile's values: the ranges of its numbers, and the diff methods each device serves.
 
-:mod:`bridge.profile_schema` reads the TOML text and applies these rules, so that a value the backend would
+:mod:`bridge.profiles.schema` reads the TOML text and applies these rules, so that a value the backend would
 reject with a traceback (a negative seed, a zero or overflowing timeout) or a diff method PennyLane cannot run on
 the device is refused when the profile is loaded, with the file (and, for a key's value, the line).
 """

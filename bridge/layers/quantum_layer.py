@@ -20,9 +20,9 @@ from torch import nn
 
 from bridge.circuits import CircuitSpec
 from bridge.exceptions import InputError
-from bridge.pickling import Reference
+from bridge.layers.pickling import Reference
+from bridge.layers.qnodes import ListOutputs, broadcast_safe, function_name, make_qnode
 from bridge.profiles import Profile, load_profile
-from bridge.qnodes import ListOutputs, broadcast_safe, function_name, make_qnode
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class _Recipe:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """The quantum function pickles by module and name (a ``@qml.qnode``-decorated one too), a user's QNode as
-        any QNode does (:mod:`bridge.pickling`: its function by name, its device, its settings)."""
+        any QNode does (:mod:`bridge.layers.pickling`: its function by name, its device, its settings)."""
         values = [getattr(self, f.name) for f in fields(self)]
         return (_Recipe, (Reference(self.qfunc), *values[1:]))
 
@@ -82,7 +82,7 @@ class QuantumLayer(nn.Module):
     ``weights_only=True`` into a model built the same way). ``torch.save(model)`` and ``copy.deepcopy`` work
     too: the layer pickles as its quantum function (by reference: a module-level function, ``@qml.qnode``-decorated
     or not, or a library circuit), weight shapes and profile or QNode (its device and settings), and rebuilds its
-    QNode when loaded (:mod:`bridge.pickling`; a lambda or local function is refused, naming it).
+    QNode when loaded (:mod:`bridge.layers.pickling`; a lambda or local function is refused, naming it).
 
     Example:
         >>> from bridge import QuantumLayer, circuits
@@ -133,7 +133,7 @@ class QuantumLayer(nn.Module):
         """A layer from a Qiskit circuit: ``inputs`` and ``weights`` (``ParameterVector``s or sequences of
         ``Parameter``s; the layer's one weight tensor ``weights`` follows their order), measured as ``⟨O_m⟩`` of each
         ``SparsePauliOp`` of ``observables``; trained on any profile through PennyLane
-        (:class:`bridge.from_qiskit.QiskitFunction`). ``bridge.verification.verify_model`` checks it against the
+        (:class:`bridge.layers.from_qiskit.QiskitFunction`). ``bridge.verification.verify_model`` checks it against the
         original circuit. Composite instructions (Qiskit's circuit-library classes such as ``ZZFeatureMap``, gates
         built from sub-circuits) are expanded into their definitions first.
 
@@ -141,7 +141,7 @@ class QuantumLayer(nn.Module):
             InputError: a parameter that is neither an input nor a weight, or an instruction that can be neither
                 translated nor expanded (named).
         """
-        from bridge.from_qiskit import QiskitFunction
+        from bridge.layers.from_qiskit import QiskitFunction
 
         qfunc = QiskitFunction(circuit, inputs, weights, observables)
         return cls(

@@ -1,7 +1,7 @@
 """What a profile is: the validated dataclasses, and the TOML text that becomes one.
 
 The keys, their types and the rules between them (see :mod:`bridge.profiles` for the file format) are checked
-here, with the file and line of the offending key in every message; :mod:`bridge.profile_checks` holds the ranges
+here, with the file and line of the offending key in every message; :mod:`bridge.profiles.checks` holds the ranges
 of numbers and the diff methods each device serves.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.exceptions import ProfileError
-from bridge.profile_checks import check_diff_method, check_int_range, check_seconds_range
+from bridge.profiles.checks import check_diff_method, check_int_range, check_seconds_range
 
 QISKIT_DEVICES = ("qiskit.aer", "qiskit.remote", "bridge.qiskit")
 QISKIT_BACKENDS = ("aer", "ibm", "fake")

@@ -9,7 +9,7 @@ reference to its function (module and name; a decorated name resolves to the QNo
 function), its device (pickled as the device pickles itself: ``bridge.qiskit`` as its profile and settings,
 PennyLane's devices as their wires, shots and seeds) and its settings (diff method, shots, gradient and execution
 options, applied transforms), and is rebuilt when loaded; a transform pickles by its name. ``copy.deepcopy`` goes
-the same way but keeps the same function, so that needs no name. :mod:`bridge.qnodes` and :mod:`bridge.qiskit`
+the same way but keeps the same function, so that needs no name. :mod:`bridge.layers.qnodes` and :mod:`bridge.qiskit`
 import it: loading a QuantumLayer, ``make_qnode`` or the ``bridge.qiskit`` device is enough.
 """
 
