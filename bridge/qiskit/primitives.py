@@ -102,9 +102,8 @@ def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] 
     Every circuit of an Aer job with ``parameter_binds`` needs a binding, so a parameter-free circuit gets
     a global-phase parameter (bound to 0: one experiment).
     """
-    prepared = circuit.copy()
-    if not prepared.parameters:
-        prepared.global_phase += Parameter(PHASE_PLACEHOLDER)
+    prepared = with_parameter(circuit)
+    prepared = prepared.copy() if prepared is circuit else prepared
     if observables is None:
         prepared.save_statevector()
         return prepared

@@ -1,4 +1,4 @@
-"""examples/mnist01.py's main() on a small share of the data, as torchrun starts it (tests/integration)."""
+"""examples/mnist01.py's main() on a small share of the data, as torchrun starts it (tests/app/test_distributed.py)."""
 
 import sys
 from pathlib import Path

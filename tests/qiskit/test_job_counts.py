@@ -76,7 +76,7 @@ def test_the_two_job_mode_stays_reachable(calls, profile):
     Two training steps in each mode from the same seeds: on exact ``aer`` the same values and gradients
     (≤ 1e-12); on ``aer-shots``, whose shots the bridge draws from one generator per tape, the same numbers.
     On the noisy simulator and fake IBM devices the primitive draws the shots with one seed per job, so the
-    two modes give different draws of the same distribution (tests/integration/test_shot_statistics.py)."""
+    two modes give different draws of the same distribution (tests/qiskit/test_shot_statistics.py)."""
     import dataclasses
 
     from bridge.profiles import load_profile

@@ -2,8 +2,8 @@
 
 1. a profile's shots hold on every path (and exact means exact); 2. every diff method a user may write;
 3. no empty job; 4. var of sums with shots; 5. batched values equal unbatched ones for PennyLane's gate set;
-6. layers that pickle and take a QNode or a quantum function; 7. job counts (tests/integration/test_job_counts.py);
-8. the Aer behaviour the device works around, pinned (tests/unit/test_pins.py).
+6. layers that pickle and take a QNode or a quantum function; 7. job counts (tests/qiskit/test_job_counts.py);
+8. the Aer behaviour the device works around, pinned (tests/qiskit/test_pins.py).
 """
 
 from __future__ import annotations

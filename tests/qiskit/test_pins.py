@@ -152,7 +152,7 @@ def test_qiskit_sympify_swaps_operands_of_a_subexpression_on_the_right():
     qiskits = sympy.sympify(expression.sympify()).subs({sympy.Symbol("a"): 1.0, sympy.Symbol("b"): 0.0})
     assert float(qiskits) == 0.5, (
         "Qiskit's sympify() now reads a subexpression on the right correctly: bridge.expressions.to_sympy may be "
-        "replaced by it (keep tests/unit/test_expressions.py)"
+        "replaced by it (keep tests/test_expressions.py)"
     )
     assert float(expression.bind({a: 1.0, b: 0.0})) == -0.5
 
@@ -170,7 +170,7 @@ def test_aer_fails_runtime_binding_of_a_parameterized_global_phase():
     result = backend.run([circuit], parameter_binds=[{t0: [0.1, 0.2], t1: [0.3, 0.4]}], shots=16).result()
     assert not result.success, (
         "Aer now binds a parameterized global phase at run time: bridge.qiskit.primitives.phase_for_aer may go "
-        "(keep the GlobalPhase tests of tests/integration/test_user_qnode.py)"
+        "(keep the GlobalPhase tests of tests/layers/test_user_qnode.py)"
     )
 
 
