@@ -75,7 +75,7 @@ def reduced_noise_model(noise_model: Any, qubits: frozenset[int]) -> Any:
     model for every run: about 65 ms for Manila's, 3 ms reduced to one qubit, measured).
 
     Reads the model's error tables (``NoiseModel._local_quantum_errors`` and ``_local_readout_errors``; pinned by
-    ``tests/unit/test_pins.py``) and rebuilds it with the public ``add_quantum_error``/``add_readout_error``.
+    ``tests/qiskit/test_pins.py``) and rebuilds it with the public ``add_quantum_error``/``add_readout_error``.
     """
     from qiskit_aer.noise import NoiseModel
 

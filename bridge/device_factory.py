@@ -92,7 +92,7 @@ def profile_shots() -> Iterator[None]:
     """Within this block, giving a device default shots does not warn.
 
     PennyLane 0.45 deprecates device-level shots in favour of ``qml.set_shots`` on each QNode, but a QNode still
-    takes its default from ``device.shots`` (``tests/unit/test_pins.py`` pins this): a profile's shots are
+    takes its default from ``device.shots`` (``tests/qiskit/test_pins.py`` pins this): a profile's shots are
     exactly such a default, chosen by name instead of in code.
     """
     with warnings.catch_warnings():

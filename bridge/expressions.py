@@ -2,12 +2,12 @@
 
 Qiskit 2.3's own ``ParameterExpression.sympify()`` swaps the operands of a non-commutative operation whose *right*
 operand is a sub-expression: ``(-0.5) * (a - 3*b)`` comes back as ``0.5*a - 1.5*b`` (pinned in
-``tests/unit/test_pins.py``). Transpiling ``crx(w0 - 3*w1)`` produces exactly such angles, so both the PennyLane
+``tests/qiskit/test_pins.py``). Transpiling ``crx(w0 - 3*w1)`` produces exactly such angles, so both the PennyLane
 translation of a Qiskit circuit and the reference rebuild the expression here instead, from the same replay
 (``expression._qpy_replay``, the postfix program QPY serialises), with each ``None`` operand taken from the stack
 in its own position.
 
-The result is checked against Qiskit's numeric binding in ``tests/unit/test_expressions.py`` on random expression
+The result is checked against Qiskit's numeric binding in ``tests/test_expressions.py`` on random expression
 trees, and :func:`to_sympy` checks every expression it converts at one random point (``check=True``).
 """
 

@@ -11,7 +11,7 @@ Each run is one ``qml-bridge train`` command with ``--seed K`` (its exact comman
 the minimum, median and maximum of the metric over the seeds and on how many seeds the target was met; a target
 counts as met only when it is met on every seed. The table names the commit whose code produced it; when
 ``bridge/``, ``examples/`` or ``devices/`` change afterwards, ``--table-only`` lists the changed files under the
-table (``tests/unit/test_results_fresh.py`` fails until it does), so stale numbers are visible.
+table (``tests/app/test_results_fresh.py`` fails until it does), so stale numbers are visible.
 """
 
 from __future__ import annotations

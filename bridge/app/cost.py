@@ -5,7 +5,7 @@ counts every job but returns zeros instead of running it; an ``ibm`` profile get
 backend, so no account or network is needed). One training step is traced at each batch size the run
 will use, and one evaluation batch likewise; a run's counts are those steps times how often they occur.
 The counts are exact for ``bridge.qiskit``, whose jobs per step depend only on the circuit's structure
-and the batch size; ``tests/integration/test_ibm.py`` checks them against a real run's job counter.
+and the batch size; ``tests/test_ibm.py`` checks them against a real run's job counter.
 """
 
 from __future__ import annotations

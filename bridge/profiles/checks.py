@@ -28,7 +28,7 @@ SECONDS_RANGES: dict[str, tuple[bool, float, str]] = {
     "connect_timeout": (False, 3600.0, ""),
 }
 # the diff methods qml-bridge's devices serve, as PennyLane 0.45 and its plugins answer a torch QNode built with
-# exactly the circuit's wires (measured on each device, tests/unit/test_profiles.py; lightning.gpu taken as its
+# exactly the circuit's wires (measured on each device, tests/profiles/test_profiles.py; lightning.gpu taken as its
 # sibling lightning.qubit). "hadamard" needs one more wire, so no device here serves it.
 _PENNYLANE = ("best", "parameter-shift", "finite-diff", "spsa")
 DEVICE_DIFF_METHODS: dict[str, tuple[str, ...]] = {

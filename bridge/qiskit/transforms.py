@@ -55,7 +55,7 @@ def device_program(wires: Wires, operations: frozenset[str], config: ExecutionCo
     program.add_transform(validate_device_wires, wires=wires, name="bridge.qiskit")
     # PennyLane's decompositions of some gates fail on a batch (FermionicSWAP's builds a qml.exp of a tensor): a
     # broadcast tape holding one is split per sample first (its samples still share one structure, hence one PUB).
-    # tests/integration/test_user_qnode.py runs PennyLane's parametric gates batched through the device.
+    # tests/layers/test_user_qnode.py runs PennyLane's parametric gates batched through the device.
     program.add_transform(split_broadcast_for, needs_split=lambda op: op.name in BATCH_UNSAFE_DECOMPOSITIONS)
     program.add_transform(
         decompose,

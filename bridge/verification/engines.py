@@ -92,7 +92,7 @@ def qiskit_ml_engine(model: Model, x: np.ndarray, w: np.ndarray) -> Engine:
             f"--against qiskit-ml needs qiskit-machine-learning ({e}); install it with pip install 'qml-bridge[verify]'"
         ) from e
     # Qiskit's own exact estimator, not Aer's: Aer 0.17 ignores the bound angle of a parametric crx/cry/crz/cp
-    # (pinned in tests/unit/test_pins.py), and an outside check should not share the device's simulator anyway
+    # (pinned in tests/qiskit/test_pins.py), and an outside check should not share the device's simulator anyway
     from qiskit.primitives import StatevectorEstimator
 
     def connector(circuit: Any, inputs: Sequence[Any], params: Sequence[Any], observables: Sequence[Any]) -> Any:

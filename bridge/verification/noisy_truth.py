@@ -76,7 +76,7 @@ def backend_noise_model(backend: Any) -> Any:
 
     if isinstance(backend, AerSimulator):
         return backend.options.noise_model
-    own = getattr(backend, "_get_noise_model_from_backend_v2", None)  # pinned in tests/comparison
+    own = getattr(backend, "_get_noise_model_from_backend_v2", None)  # pinned in tests/verification
     return own() if own is not None else None
 
 

@@ -19,6 +19,7 @@ import pytest
 from bridge.app.cli import main
 
 from support.runs import one_line as _one_line
+from support.runs import train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,15 +28,11 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _train(out: Path, *extra: str) -> list[str]:
-    return ["train", "mnist01", "--device", "default", "--epochs", "1", "--no-progress", "--out", str(out), *extra]
-
-
 def test_overwrite_against_a_running_run_touches_none_of_its_files(tmp_path, capsys):
     """#22.1: ``--overwrite`` into a folder another run holds stops at the lock, and the running run's checkpoint
     is still there afterwards: once that run is killed, ``--resume`` continues it."""
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "bridge", *_train(out, "--checkpoint-every", "20")]
+    argv = [sys.executable, "-m", "bridge", *train_args(out, "--device", "default", "--checkpoint-every", "20")]
     argv[argv.index("1", argv.index("--epochs"))] = "50"  # long enough to be caught running
     first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     checkpoint = out / "checkpoint.pt"
@@ -46,7 +43,7 @@ def test_overwrite_against_a_running_run_touches_none_of_its_files(tmp_path, cap
         assert first.poll() is None and checkpoint.is_file(), first.stderr.read() if first.stderr else ""
         first.send_signal(signal.SIGSTOP)  # SIGSTOP: the checkpoint stays as it is while the second run tries
         before = _digest(checkpoint)
-        assert main([*_train(out, "--overwrite")]) == 2
+        assert main([*train_args(out, "--device", "default", "--overwrite")]) == 2
         line = _one_line(capsys.readouterr().err)
         assert f"another run (PID {first.pid}) is writing into --out {out}" in line
         assert checkpoint.is_file() and _digest(checkpoint) == before
@@ -55,17 +52,17 @@ def test_overwrite_against_a_running_run_touches_none_of_its_files(tmp_path, cap
         first.kill()
         first.wait()
     # the kernel released the killed run's lock, and its checkpoint (epoch 0, step 20) is there to resume
-    resumed = [*_train(out, "--resume")]
+    resumed = [*train_args(out, "--device", "default", "--resume")]
     resumed[resumed.index("--epochs") + 1] = "2"
     assert main(resumed) == 0, capsys.readouterr().err
 
 
 def test_overwrite_moves_the_earlier_run_aside_and_deletes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(_train(out)) == 0
+    assert main(train_args(out, "--device", "default")) == 0
     capsys.readouterr()
     earlier = {name: _digest(out / name) for name in ("checkpoint.pt", "metrics.json", "loss.png", "predictions.png")}
-    assert main(_train(out, "--overwrite")) == 0
+    assert main(train_args(out, "--device", "default", "--overwrite")) == 0
     said = capsys.readouterr().out
     aside = [p for p in out.iterdir() if p.name.startswith("earlier-run-")]
     assert len(aside) == 1 and f"moved the earlier run's files into {aside[0]}" in said
@@ -82,7 +79,7 @@ def test_a_symlink_in_out_is_refused_before_the_run_and_its_target_is_untouched(
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (out / name).symlink_to(victim)
-    code = main(_train(out, "--overwrite"))
+    code = main(train_args(out, "--device", "default", "--overwrite"))
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
     assert f"{out / name} is a symbolic link, not a regular file" in line
@@ -137,7 +134,7 @@ def test_write_atomic_replaces_a_symlink_put_there_during_the_write_instead_of_f
 def finished_run(tmp_path_factory) -> Path:
     """A finished mnist01 run's folder (checkpoint, metrics, figures), copied per test."""
     out = tmp_path_factory.mktemp("finished") / "out"
-    assert main(_train(out)) == 0
+    assert main(train_args(out, "--device", "default")) == 0
     return out
 
 
@@ -162,7 +159,7 @@ def test_overwrite_with_a_bad_input_caught_late_leaves_the_earlier_run_as_it_was
     if bad[-1] == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has a GPU: --torch-device cuda is valid here")
     out, before = _copy_run(finished_run, tmp_path)
-    code = main([*_train(out, "--overwrite"), *bad])
+    code = main([*train_args(out, "--device", "default", "--overwrite"), *bad])
     captured = capsys.readouterr()
     line = _one_line(captured.err)
     assert code == 2, line
@@ -178,7 +175,7 @@ def test_a_refused_run_does_not_create_its_out(tmp_path, capsys, bad):
     if bad[-1] == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     out = tmp_path / "fresh" / "out"
-    assert main([*_train(out), *bad]) == 2
+    assert main([*train_args(out, "--device", "default"), *bad]) == 2
     captured = capsys.readouterr()
     _one_line(captured.err)
     assert "running" not in captured.out
@@ -196,7 +193,7 @@ def test_a_checkpoint_that_is_not_a_regular_file_is_named_as_such(tmp_path, caps
     else:
         (out / "checkpoint.pt").symlink_to("/dev/zero")
         expected = "is a symbolic link, not a regular file"
-    assert main(_train(out, "--resume")) == 2
+    assert main(train_args(out, "--device", "default", "--resume")) == 2
     assert expected in _one_line(capsys.readouterr().err)
 
 
@@ -228,7 +225,7 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_the_checkpoint_stays_inta
     shutil.copy(finished_run / "checkpoint.pt", out / "checkpoint.pt")
     before = _digest(out / "checkpoint.pt")
     monkeypatch.setattr(bridge.app.train, "check_free_space", lambda out, needed: None)  # let it reach the write
-    resumed = _train(out, "--resume", "--checkpoint-every", "10")
+    resumed = train_args(out, "--device", "default", "--resume", "--checkpoint-every", "10")
     resumed[resumed.index("--epochs") + 1] = "2"
     assert main(resumed) == 2
     line = _one_line(capsys.readouterr().err)
@@ -246,11 +243,11 @@ def test_ctrl_c_before_the_first_checkpoint_says_there_is_none(tmp_path, capsys,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bridge.app.data, "load_split", interrupted)  # Ctrl-C while the data loads
-    assert main(_train(tmp_path / "out")) == 130
+    assert main(train_args(tmp_path / "out", "--device", "default")) == 130
     line = _one_line(capsys.readouterr().err)
     assert "no checkpoint was written, so there is nothing to resume" in line
     monkeypatch.undo()
-    assert main(_train(tmp_path / "out", "--resume")) == 2  # and indeed there is none
+    assert main(train_args(tmp_path / "out", "--device", "default", "--resume")) == 2  # and indeed there is none
     assert "no checkpoint at" in _one_line(capsys.readouterr().err)
 
 
@@ -275,7 +272,7 @@ def test_ctrl_c_after_a_checkpoint_names_it(finished_run, tmp_path, capsys, monk
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bridge.app.data, "load_split", interrupted)
-    resumed = _train(out, "--resume")
+    resumed = train_args(out, "--device", "default", "--resume")
     resumed[resumed.index("--epochs") + 1] = "2"
     assert main(resumed) == 130
     assert f"the checkpoint {out / 'checkpoint.pt'} holds the run up to its last save" in _one_line(
@@ -336,7 +333,11 @@ def test_fuzz_out_contents_never_write_outside_out_nor_lose_a_finished_checkpoin
     before = _snapshot(tmp_path, out)
 
     result = subprocess.run(  # a timeout, not a hang, if a FIFO were ever opened
-        [sys.executable, "-m", "bridge", *_train(out, *flag)], capture_output=True, text=True, cwd=ROOT, timeout=180
+        [sys.executable, "-m", "bridge", *train_args(out, "--device", "default", *flag)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
     )
     assert result.returncode in (0, 2), result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 1, result.stderr

@@ -20,7 +20,7 @@ import pytest
 from bridge.app.cli import main
 from bridge.app.data import embedded_root
 
-from support.runs import one_line
+from support.runs import one_line, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
@@ -36,10 +36,6 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     line = one_line(capsys.readouterr().err, prefix="qml-bridge: error:")
     assert code == 2, line
     return line
-
-
-def _train(tmp: Path, *extra: str) -> list[str]:
-    return ["train", "mnist01", "--epochs", "1", "--no-progress", "--out", str(tmp / "out"), *extra]
 
 
 def _files(folder: Path) -> list[Path]:
@@ -93,7 +89,7 @@ def _measured(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str,
 def test_a_gzip_bomb_with_a_bad_header_is_refused_and_leaves_nothing_in_the_cache(data_root, capsys):
     root, raw, cache = data_root
     _write_bomb(raw / "train-images-idx3-ubyte.gz", bytes(16), BOMB_MIB)
-    line, seconds, peak = _measured(_train(root.parent, "--data-root", str(root), "--dry-run"), capsys)
+    line, seconds, peak = _measured(train_args(root.parent / "out", "--data-root", str(root), "--dry-run"), capsys)
     assert "train-images-idx3-ubyte.gz is not an IDX images file (magic number 0, expected 2051)" in line
     assert _files(cache) == []
     assert seconds < 10 and peak < 32 * MiB, (seconds, peak)
@@ -102,7 +98,7 @@ def test_a_gzip_bomb_with_a_bad_header_is_refused_and_leaves_nothing_in_the_cach
 def test_a_gzip_bomb_behind_a_valid_header_stops_at_the_headers_size(data_root, capsys):
     root, raw, cache = data_root
     _write_bomb(raw / "train-images-idx3-ubyte.gz", _images_header(100), BOMB_MIB)
-    line, seconds, peak = _measured(_train(root.parent, "--data-root", str(root), "--dry-run"), capsys)
+    line, seconds, peak = _measured(train_args(root.parent / "out", "--data-root", str(root), "--dry-run"), capsys)
     assert "train-images-idx3-ubyte.gz holds more than the 78,416 bytes its header announces (100 images)" in line
     assert "replace it with the original file" in line
     assert _files(cache) == []
@@ -121,7 +117,7 @@ def test_a_header_announcing_more_images_than_mnist_has_is_refused_before_decomp
         f.write(bytes(count * 784 % MiB))
     labels = (2049).to_bytes(4, "big") + count.to_bytes(4, "big") + bytes([0, 1]) * (count // 2)
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
-    line, seconds, peak = _measured(_train(root.parent, "--data-root", str(root), "--dry-run"), capsys)
+    line, seconds, peak = _measured(train_args(root.parent / "out", "--data-root", str(root), "--dry-run"), capsys)
     assert "train-images-idx3-ubyte.gz announces 100,000 images; MNIST's train files hold at most 60,000" in line
     assert _files(cache) == []
     assert seconds < 10 and peak < 32 * MiB, (seconds, peak)
@@ -141,7 +137,7 @@ def test_a_full_cache_names_the_cache_and_the_fix_not_the_data(monkeypatch, tmp_
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", full_disk)
-    line = _refused(_train(tmp_path, "--dry-run"), capsys)
+    line = _refused(train_args(tmp_path / "out", "--dry-run"), capsys)
     assert f"no room in the data cache {cache}" in line and "No space left on device" in line, line
     assert "free space there or set QML_BRIDGE_CACHE to a folder with room" in line
     assert "replace it" not in line
@@ -208,7 +204,7 @@ NOISY = 'device = "bridge.qiskit"\nshots = 64\n[qiskit]\nnoise_backend = "FakeMa
 @pytest.mark.parametrize("name", ["aer-noisy:", "ibm-fake-manila:", "aer-noisy: "])
 def test_an_empty_fake_device_variant_is_refused(name, tmp_path, capsys):
     """``aer-noisy:`` (``aer-noisy:$UNSET``) ran the ideal simulator, no noise, and called it "aer-noisy:"."""
-    line = _refused(_train(tmp_path, "--device", name, "--dry-run"), capsys)
+    line = _refused(train_args(tmp_path / "out", "--device", name, "--dry-run"), capsys)
     assert f"profile {name!r} names no fake device after ':'" in line, line
     assert f"give one ({name.partition(':')[0]}:brisbane) or drop the ':'" in line
 
@@ -263,5 +259,5 @@ def test_an_empty_fake_device_variant_is_refused(name, tmp_path, capsys):
 )
 def test_a_profile_value_out_of_range_is_refused(body, expect, tmp_path, capsys):
     """Before: ValueError or WireError tracebacks, or (job_timeout 0) every job "failed" and exit 1."""
-    line = _refused(_train(tmp_path, "--device", _profile(tmp_path, body)), capsys)
+    line = _refused(train_args(tmp_path / "out", "--device", _profile(tmp_path, body)), capsys)
     assert expect in line, line

@@ -23,6 +23,7 @@ from bridge.app.cli import main
 from bridge.app.data import embedded_root
 
 from support.runs import one_line as _one_line
+from support.runs import train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "docs" / "reliability.md"  # the page the table lives on
@@ -48,15 +49,11 @@ def _profile(tmp: Path, body: str, raw: bytes | None = None) -> str:
     return str(path)
 
 
-def _train(tmp: Path, *extra: str) -> list[str]:
-    return ["train", "mnist01", "--epochs", "1", "--no-progress", "--out", str(tmp / "out"), *extra]
-
-
 def _data_root(tmp: Path, edit: Callable[[Path], None]) -> list[str]:
     raw = tmp / "data" / "MNIST" / "raw"
     shutil.copytree(embedded_root() / "MNIST" / "raw", raw)
     edit(raw)
-    return _train(tmp, "--data-root", str(tmp / "data"))
+    return train_args(tmp / "out", "--data-root", str(tmp / "data"))
 
 
 def _rewrite_images(raw: Path, count: int | None = None, rows: int = 28, cols: int = 28) -> None:
@@ -74,7 +71,7 @@ def _checkpoint(edit: Callable[[dict], None]) -> Callable[[Path, Path], list[str
         state = torch.load(real, weights_only=True)
         edit(state)
         torch.save(state, tmp / "out" / "checkpoint.pt")
-        return [*_train(tmp, "--device", "default", "--resume")]
+        return [*train_args(tmp / "out", "--device", "default", "--resume")]
 
     return setup
 
@@ -82,12 +79,12 @@ def _checkpoint(edit: Callable[[dict], None]) -> Callable[[Path, Path], list[str
 def _existing_checkpoint(tmp: Path, real: Path) -> list[str]:
     (tmp / "out").mkdir()
     shutil.copy(real, tmp / "out" / "checkpoint.pt")
-    return _train(tmp, "--device", "default")
+    return train_args(tmp / "out", "--device", "default")
 
 
 def _folder_checkpoint(tmp: Path, real: Path) -> list[str]:
     (tmp / "out" / "checkpoint.pt").mkdir(parents=True)
-    return _train(tmp)
+    return train_args(tmp / "out")
 
 
 def _file_out(tmp: Path, real: Path) -> list[str]:
@@ -102,7 +99,7 @@ def _linked(name: str) -> Callable[[Path, Path], list[str]]:
         (tmp / "out").mkdir()
         (tmp / "victim.txt").write_text("precious")
         (tmp / "out" / name).symlink_to(tmp / "victim.txt")
-        return _train(tmp, "--overwrite")
+        return train_args(tmp / "out", "--overwrite")
 
     return setup
 
@@ -110,7 +107,7 @@ def _linked(name: str) -> Callable[[Path, Path], list[str]]:
 def _fifo_checkpoint(tmp: Path, real: Path) -> list[str]:
     (tmp / "out").mkdir()
     os.mkfifo(tmp / "out" / "checkpoint.pt")
-    return _train(tmp, "--resume")
+    return train_args(tmp / "out", "--resume")
 
 
 def _gzip_bomb(tmp: Path) -> list[str]:
@@ -119,7 +116,7 @@ def _gzip_bomb(tmp: Path) -> list[str]:
     shutil.copytree(embedded_root() / "MNIST" / "raw", raw)
     header = (2051).to_bytes(4, "big") + (100).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
     (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(64 * 2**20), 1))
-    return _train(tmp, "--data-root", str(tmp / "data"), "--dry-run")
+    return train_args(tmp / "out", "--data-root", str(tmp / "data"), "--dry-run")
 
 
 def _bomb_checkpoint(tmp: Path, real: Path) -> list[str]:
@@ -133,20 +130,36 @@ def _bomb_checkpoint(tmp: Path, real: Path) -> list[str]:
     with zipfile.ZipFile(tmp / "plain.pt") as src, zipfile.ZipFile(tmp / "out" / "checkpoint.pt", "w") as dst:
         for info in src.infolist():
             dst.writestr(info.filename, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
-    return _train(tmp, "--device", "default", "--resume")
+    return train_args(tmp / "out", "--device", "default", "--resume")
 
 
 CASES = [
     # ------------------------------------------------------------ options
-    Case("`--seed -1`", lambda t, c: _train(t, "--seed", "-1"), "a seed is an integer from 0 to 4294967295"),
-    Case("`--seed 4294967296`", lambda t, c: _train(t, "--seed", "4294967296"), "(2**32 - 1), got 4294967296"),
-    Case("`--shots 0`", lambda t, c: _train(t, "--shots", "0"), "shots must be a positive integer or 'exact'"),
-    Case("`--shots 10000000000`", lambda t, c: _train(t, "--shots", "10000000000"), "at most 1,000,000,000"),
-    Case("`--device ''`", lambda t, c: _train(t, "--device", ""), "the profile is empty"),
-    Case("`--device /dev/null`", lambda t, c: _train(t, "--device", "/dev/null"), "is not a regular file"),
-    Case("`--batch-size 100000` (200 images)", lambda t, c: _train(t, "--batch-size", "100000"), "give at most 200"),
-    Case("`--nproc 2` without `--dry-run`", lambda t, c: _train(t, "--nproc", "2"), "torchrun --nproc-per-node N"),
-    Case("`--resume --overwrite`", lambda t, c: _train(t, "--resume", "--overwrite"), "give one of them"),
+    Case(
+        "`--seed -1`", lambda t, c: train_args(t / "out", "--seed", "-1"), "a seed is an integer from 0 to 4294967295"
+    ),
+    Case(
+        "`--seed 4294967296`", lambda t, c: train_args(t / "out", "--seed", "4294967296"), "(2**32 - 1), got 4294967296"
+    ),
+    Case(
+        "`--shots 0`", lambda t, c: train_args(t / "out", "--shots", "0"), "shots must be a positive integer or 'exact'"
+    ),
+    Case(
+        "`--shots 10000000000`", lambda t, c: train_args(t / "out", "--shots", "10000000000"), "at most 1,000,000,000"
+    ),
+    Case("`--device ''`", lambda t, c: train_args(t / "out", "--device", ""), "the profile is empty"),
+    Case("`--device /dev/null`", lambda t, c: train_args(t / "out", "--device", "/dev/null"), "is not a regular file"),
+    Case(
+        "`--batch-size 100000` (200 images)",
+        lambda t, c: train_args(t / "out", "--batch-size", "100000"),
+        "give at most 200",
+    ),
+    Case(
+        "`--nproc 2` without `--dry-run`",
+        lambda t, c: train_args(t / "out", "--nproc", "2"),
+        "torchrun --nproc-per-node N",
+    ),
+    Case("`--resume --overwrite`", lambda t, c: train_args(t / "out", "--resume", "--overwrite"), "give one of them"),
     Case("`verify --random -3`", lambda t, c: ["verify", "--random", "-3"], "expected an integer ≥ 0, got -3"),
     Case(
         "`verify --json` in a folder that cannot be written",
@@ -174,19 +187,23 @@ CASES = [
         lambda t, c: _existing_checkpoint(t, c) + ["--overwrite", "--batch-size", "100000"],
         "give at most 200",
     ),
-    Case("`--device aer-noisy:` (an empty variant)", lambda t, c: _train(t, "--device", "aer-noisy:"), "drop the ':'"),
+    Case(
+        "`--device aer-noisy:` (an empty variant)",
+        lambda t, c: train_args(t / "out", "--device", "aer-noisy:"),
+        "drop the ':'",
+    ),
     # ------------------------------------------------------------ profiles
     Case(
         "profile `shots = 1000000000000`",
-        lambda t, c: _train(
-            t, "--dry-run", "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 1000000000000\n')
+        lambda t, c: train_args(
+            t / "out", "--dry-run", "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 1000000000000\n')
         ),
         "'shots' must be at most 1,000,000,000",
     ),
     Case(
         "profile `optimization_level = 7`",
-        lambda t, c: _train(
-            t,
+        lambda t, c: train_args(
+            t / "out",
             "--device",
             _profile(
                 t,
@@ -197,75 +214,90 @@ CASES = [
     ),
     Case(
         'profile `diff_method = "backprop"` on `bridge.qiskit`',
-        lambda t, c: _train(t, "--device", _profile(t, 'device = "bridge.qiskit"\ndiff_method = "backprop"\n')),
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "bridge.qiskit"\ndiff_method = "backprop"\n')
+        ),
         "does not support diff_method 'backprop'",
     ),
     Case(
         'profile `diff_method = "adjoint"` with shots',
-        lambda t, c: _train(
-            t, "--device", _profile(t, 'device = "default.qubit"\nshots = 100\ndiff_method = "adjoint"\n')
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "default.qubit"\nshots = 100\ndiff_method = "adjoint"\n')
         ),
         "takes no shots",
     ),
     Case(
         "profile that is not UTF-8",
-        lambda t, c: _train(t, "--device", _profile(t, "", raw=b'description = "caf\xe9"\ndevice = "default.qubit"\n')),
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, "", raw=b'description = "caf\xe9"\ndevice = "default.qubit"\n')
+        ),
         "is not UTF-8 text",
     ),
     Case(
         "profile `retry_backoff = inf`",
-        lambda t, c: _train(
-            t, "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 8\n[qiskit]\nretry_backoff = inf\n')
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 8\n[qiskit]\nretry_backoff = inf\n')
         ),
         "must be a number of seconds ≥ 0",
     ),
     Case(
         "profile `optimization_level` on the ideal simulator",
-        lambda t, c: _train(t, "--device", _profile(t, 'device = "bridge.qiskit"\n[qiskit]\noptimization_level = 2\n')),
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "bridge.qiskit"\n[qiskit]\noptimization_level = 2\n')
+        ),
         "have no effect on the ideal Aer",
     ),
     Case(
         'profile `method = "stabilizer"` on the ideal simulator',
-        lambda t, c: _train(t, "--device", _profile(t, 'device = "bridge.qiskit"\n[qiskit]\nmethod = "stabilizer"\n')),
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "bridge.qiskit"\n[qiskit]\nmethod = "stabilizer"\n')
+        ),
         "cannot give the ideal simulator's exact",
     ),
     Case(
         "profile `seed = -1`",
-        lambda t, c: _train(t, "--device", _profile(t, 'device = "default.qubit"\nseed = -1\n')),
+        lambda t, c: train_args(t / "out", "--device", _profile(t, 'device = "default.qubit"\nseed = -1\n')),
         "seed",
     ),
     Case(
         "profile `job_timeout = 0`",
-        lambda t, c: _train(
-            t, "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 8\n[qiskit]\njob_timeout = 0\n')
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "bridge.qiskit"\nshots = 8\n[qiskit]\njob_timeout = 0\n')
         ),
         "job_timeout",
     ),
     Case(
         'profile `diff_method = "hadamard"` on `default.qubit`',
-        lambda t, c: _train(t, "--device", _profile(t, 'device = "default.qubit"\ndiff_method = "hadamard"\n')),
+        lambda t, c: train_args(
+            t / "out", "--device", _profile(t, 'device = "default.qubit"\ndiff_method = "hadamard"\n')
+        ),
         "hadamard",
     ),
     # ------------------------------------------------------------ environment
     Case(
         "`QML_BRIDGE_CACHE` naming a file",
-        lambda t, c: (t / "f").write_text("x") and _train(t),
+        lambda t, c: (t / "f").write_text("x") and train_args(t / "out"),
         "is a file, not a folder; point it at a folder",
         env={"QML_BRIDGE_CACHE": "{tmp}/f"},
     ),
     Case(
         "`QML_BRIDGE_CACHE` that cannot be written",
-        lambda t, c: _train(t),
+        lambda t, c: train_args(t / "out"),
         "is not a writable folder",
         env={"QML_BRIDGE_CACHE": str(UNWRITABLE / "cache")},
     ),
     Case(
         "`BRIDGE_DEVICE` set but empty",
-        lambda t, c: _train(t),
+        lambda t, c: train_args(t / "out"),
         "BRIDGE_DEVICE is set but empty",
         env={"BRIDGE_DEVICE": " "},
     ),
-    Case("`WORLD_SIZE=two`", lambda t, c: _train(t), "is not a non-negative integer", env={"WORLD_SIZE": "two"}),
+    Case(
+        "`WORLD_SIZE=two`",
+        lambda t, c: train_args(t / "out"),
+        "is not a non-negative integer",
+        env={"WORLD_SIZE": "two"},
+    ),
     # ------------------------------------------------------------ data
     Case(
         "`--data-root`: fewer images than labels",

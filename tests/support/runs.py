@@ -1,4 +1,5 @@
-"""Helpers shared by the tests that run the CLI or the training loop: one error line, a run's metrics, a small task."""
+"""Helpers shared by the tests that run the CLI or the training loop: one error line, a run's metrics, a small task,
+the command line of a short training run."""
 
 from __future__ import annotations
 
@@ -28,3 +29,8 @@ def small_task(name: str = "mnist01", per_class: int = 3) -> Any:
     from bridge.app.registry import get_task
 
     return dataclasses.replace(get_task(name), train_per_class=per_class, test_per_class=per_class)
+
+
+def train_args(out: Path, *extra: str, example: str = "mnist01") -> list[str]:
+    """``qml-bridge train EXAMPLE`` for one epoch without a progress bar into ``out``, then ``extra``."""
+    return ["train", example, "--epochs", "1", "--no-progress", "--out", str(out), *extra]
