@@ -35,6 +35,8 @@ from bridge.app.registry import get_task
 from bridge.app.train import TrainConfig, evaluate, train_task
 from bridge.profiles import load_profile
 
+from report import current_commit, git, write_block
+
 PROFILES = ("aer", "aer-shots", "aer-noisy", "aer-noisy:brisbane", "ibm-fake-manila", "ibm-fake-brisbane")
 
 
@@ -56,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=get_task("mnist01").epochs)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/noise.json"))
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args(argv)
+    commit = current_commit() if args.write_docs else git("rev-parse", "--short=12", "HEAD")
     warnings.filterwarnings("ignore", message=".*no effect in local testing mode")
 
     with tempfile.TemporaryDirectory() as out:
@@ -89,15 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{profile.name}: accuracy {accuracy:.3f}", file=sys.stderr, flush=True)
 
+    command = "python benchmarks/noise.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"trained_on": "aer", "train_metrics": trained, "rows": rows}, indent=2))
-    print("| profile | shots | test accuracy | gradient ‖g − g_exact‖/‖g_exact‖ | cosine to exact | seconds |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    report = {"commit": commit, "command": command, "trained_on": "aer", "train_metrics": trained, "rows": rows}
+    args.json.write_text(json.dumps(report, indent=2))
+    lines = [
+        "| profile | shots | test accuracy | gradient ‖g − g_exact‖/‖g_exact‖ | cosine to exact | seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
-        print(
+        lines.append(
             f"| `{r['profile']}` | {r['shots'] or 'exact'} | {r['test_accuracy']:.3f} | "
             f"{r['gradient_relative_distance']:.3f} | {r['gradient_cosine']:.4f} | {r['seconds']} |"
         )
+    print("\n".join(lines))
+    if args.write_docs:
+        write_block("noise-table", commit, command, "\n".join(lines))
     return 0
 
 

@@ -49,6 +49,8 @@ import torch
 
 from bridge import QuantumLayer, circuits, load_profile
 
+from report import current_commit, git, write_block
+
 PROFILES = {
     "bridge": ("aer", None, None),
     "bridge-shots": ("aer-shots", None, None),
@@ -451,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=30.0, help="seconds: a slower run ends the engine's repeats and its sweep"
     )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
+    parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
     args = parser.parse_args(argv)
+    commit = current_commit() if args.write_docs else git("rev-parse", "--short=12", "HEAD")
     torch.set_num_threads(1)
     workloads = args.workloads.split(",")
     rows = []
@@ -504,18 +508,28 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": jobs,
         "memory": memory,
     }
+    command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    report["commit"], report["command"] = commit, command
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    _print_tables(rows, jobs)
+    text = tables(rows, jobs, memory)
+    print(text)
+    if args.write_docs:
+        write_block("benchmark-tables", commit, command, text)
     return 0
 
 
-def _print_tables(rows: list[dict], jobs: list[dict] | None) -> None:
+def tables(rows: list[dict], jobs: list[dict] | None, memory: dict | None = None) -> str:
+    """Markdown: one table per workload (time, ratio to the first engine), the job counts and the memory line."""
+    out: list[str] = []
+    print_ = out.append
     for workload in dict.fromkeys(r["workload"] for r in rows):
         group = [r for r in rows if r["workload"] == workload]
         engines = list(dict.fromkeys(e for r in group for e in r["engines"]))
-        print(f"\n{workload} (ratio: time / the first engine's)\n| case | " + " | ".join(engines) + " |")
-        print("| --- | " + " | ".join("---:" for _ in engines) + " |")
+        if not engines:  # every engine of the workload left out by --engines
+            continue
+        print_(f"\n{workload} (ratio: time / the first engine's)\n\n| case | " + " | ".join(engines) + " |")
+        print_("| --- | " + " | ".join("---:" for _ in engines) + " |")
         for row in group:
             cells_ = []
             for engine in engines:
@@ -527,15 +541,23 @@ def _print_tables(rows: list[dict], jobs: list[dict] | None) -> None:
                     cells_.append(f"{r['seconds']:.3g} s{extra}")
                 else:
                     cells_.append("skipped")
-            print(f"| {row['case']} | " + " | ".join(cells_) + " |")
+            print_(f"| {row['case']} | " + " | ".join(cells_) + " |")
     if jobs:
-        print("\nJOBS\n| profile | batch | jobs at the backend | Aer runs | tracker | circuits |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        print_("\nJOBS (primitive jobs of one W1 training step)\n")
+        print_("| profile | batch | jobs at the backend | Aer runs | tracker | circuits |")
+        print_("| --- | ---: | ---: | ---: | ---: | ---: |")
         for j in jobs:
-            print(
+            print_(
                 f"| {j['profile']} | {j['batch']} | {j['jobs_at_backend']} | {j['aer_runs']} | {j['tracker_jobs']} | "
                 f"{j['circuits']} |"
             )
+    if memory:
+        print_(
+            f"\nMEM: resident memory after each of {len(memory['rss_mib_after_epoch'])} W2 epochs "
+            f"{memory['rss_mib_after_epoch']} MiB; compiled structures held {memory['cached_structures_after_epoch']} "
+            f"(bound {memory['cache_bound']})."
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""The benchmarks' tables in ``docs/benchmarks.md``, generated: each script writes its block between
+``<!-- NAME -->`` and ``<!-- /NAME -->`` with the commit that measured it and the command, and a note that is
+either "current" or the list of files of ``bridge/``, ``devices/`` and ``benchmarks/`` changed since
+(``tests/project/test_benchmarks_fresh.py`` fails when the note in the docs differs from git's)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+MEASURED = ["bridge", "devices", "benchmarks/run.py", "benchmarks/noise.py"]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+
+
+def current_commit() -> str:
+    """The checkout's commit (12 hex digits); refused when the measured code has uncommitted changes."""
+    if git("status", "--porcelain", "--", *MEASURED):
+        raise SystemExit("commit bridge/, devices/ and benchmarks/ first: the tables name the commit that measured it")
+    return git("rev-parse", "--short=12", "HEAD")
+
+
+def stale_note(commit: str) -> str:
+    """ "Current" or the files of the measured code changed between ``commit`` and the working tree."""
+    changed = git("diff", "--name-only", commit, "--", *MEASURED).splitlines()
+    if not changed:
+        return f"Current: no file of `bridge/`, `devices/` or the benchmark scripts changed since {commit}."
+    return f"**Stale**: changed since {commit} (rerun): " + ", ".join(f"`{n}`" for n in sorted(changed)) + "."
+
+
+def block(name: str, doc: Path = DOC) -> str:
+    """The text between ``<!-- name -->`` and ``<!-- /name -->`` in ``doc``."""
+    content = doc.read_text()
+    start, end = content.index(f"<!-- {name} -->\n"), content.index(f"<!-- /{name} -->")
+    return content[start + len(f"<!-- {name} -->\n") : end]
+
+
+def write_block(name: str, commit: str, command: str, tables: str, doc: Path = DOC) -> None:
+    """Replace block ``name`` of ``doc`` with the tables, the commit and command above, the stale note below."""
+    content = doc.read_text()
+    start, end = content.index(f"<!-- {name} -->\n"), content.index(f"<!-- /{name} -->")
+    body = f"Measured on commit {commit} with `{command}`.\n\n{tables.strip()}\n\n{note_line(name, commit)}\n"
+    doc.write_text(content[: start + len(f"<!-- {name} -->\n")] + body + content[end:])
+
+
+def note_line(name: str, commit: str) -> str:
+    return f"<!-- {name}-note -->{stale_note(commit)}<!-- /{name}-note -->"
