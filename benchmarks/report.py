@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-MEASURED = ["bridge", "devices", "benchmarks/run.py", "benchmarks/noise.py"]
+MEASURED = ["bridge", "devices", "benchmarks/run.py", "benchmarks/noise.py", "benchmarks/aer_rows.py"]
 
 
 def git(*args: str) -> str:

@@ -1,5 +1,5 @@
 """The benchmarks' tables in ``docs/benchmarks.md`` name the commit that measured them and say when they are
-stale (issue #23): ``benchmarks/run.py --write-docs`` and ``benchmarks/noise.py --write-docs`` write each block
+stale (issue #23): ``benchmarks/run.py``, ``noise.py`` and ``aer_rows.py`` with ``--write-docs`` write each block
 with its commit and command; this test recomputes each block's note from git and fails when the docs' differs.
 """
 
@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKS = {"benchmark-tables": ROOT / "benchmarks" / "results.json", "noise-table": ROOT / "benchmarks" / "noise.json"}
+BLOCKS = {
+    "benchmark-tables": ROOT / "benchmarks" / "results.json",
+    "noise-table": ROOT / "benchmarks" / "noise.json",
+    "aer-rows-table": ROOT / "benchmarks" / "aer_rows.json",
+}
 
 
 def _report(monkeypatch):
