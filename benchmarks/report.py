@@ -5,6 +5,8 @@ either "current" or the list of files of ``bridge/``, ``devices/`` and ``benchma
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -49,3 +51,20 @@ def write_block(name: str, commit: str, command: str, tables: str, doc: Path = D
 
 def note_line(name: str, commit: str) -> str:
     return f"<!-- {name}-note -->{stale_note(commit)}<!-- /{name}-note -->"
+
+
+RESULTS = {"benchmark-tables": "results.json", "noise-table": "noise.json", "aer-rows-table": "aer_rows.json"}
+
+
+def refresh_notes(doc: Path = DOC) -> None:
+    """Rewrite every block's note from its results file's commit, leaving the tables as they are."""
+    content = doc.read_text()
+    for name, file in RESULTS.items():
+        commit = json.loads((ROOT / "benchmarks" / file).read_text())["commit"]
+        pattern = re.compile(rf"<!-- {name}-note -->.*<!-- /{name}-note -->")
+        content = pattern.sub(lambda _m, n=name, c=commit: note_line(n, c), content)
+    doc.write_text(content)
+
+
+if __name__ == "__main__":
+    refresh_notes()
