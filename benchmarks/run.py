@@ -557,7 +557,86 @@ def tables(rows: list[dict], jobs: list[dict] | None, memory: dict | None = None
             f"{memory['rss_mib_after_epoch']} MiB; compiled structures held {memory['cached_structures_after_epoch']} "
             f"(bound {memory['cache_bound']})."
         )
+    targets = target_table(rows, jobs, memory)
+    if targets:
+        print_("\nTargets of issue #10 on this run (ratio: `bridge` time / the other engine's)\n\n" + targets)
     return "\n".join(out)
+
+
+def _seconds(rows: list[dict], workload: str, case: str, engine: str) -> float | None:
+    for row in rows:
+        if row["workload"] == workload and row["case"] == case:
+            return row["engines"].get(engine, {}).get("seconds")
+    return None
+
+
+def target_table(rows: list[dict], jobs: list[dict] | None, memory: dict | None) -> str:
+    """Issue #10's targets checked on this run's rows: ``| target | measured | met |``, one line per target whose
+    cells were measured."""
+    lines = []
+
+    def ratios(workload: str, cases: list[str], mine: str, other: str) -> list[tuple[str, float]]:
+        found = []
+        for case in cases:
+            a, b = _seconds(rows, workload, case, mine), _seconds(rows, workload, case, other)
+            if a and b:
+                found.append((case.split(" batch")[0] if workload == "W3-qubits" else case, a / b))
+        return found
+
+    def line(target: str, pairs: list[tuple[str, float]], ok: Callable[[float], bool], form: str = "{:.2f}×") -> None:
+        if pairs:
+            measured = ", ".join(f"{name} {form.format(v)}" for name, v in pairs)
+            misses = [name for name, v in pairs if not ok(v)]
+            lines.append(f"| {target} | {measured} | {'yes' if not misses else '**no**: ' + ', '.join(misses)} |")
+
+    if jobs:
+        counts = sorted({j["jobs_at_backend"] for j in jobs})
+        where = ", ".join(sorted({j["profile"] for j in jobs}))
+        batches = ", ".join(str(b) for b in sorted({j["batch"] for j in jobs}))
+        met = "yes" if counts == [1] else "**no**"
+        lines.append(
+            f"| jobs per training step: 1 on every Qiskit profile | {counts} at the backend ({where}; batch "
+            f"{batches}) | {met} |"
+        )
+    qubits = [f"{q}q batch 16" for q in (2, 4, 6, 8, 10, 12)]
+    line(
+        "W3 exact, weights only: ≤ 0.7× `default-ps`",
+        ratios("W3-qubits", qubits, "bridge", "default-ps"),
+        lambda v: v <= 0.7,
+    )
+    line(
+        "W3 at 1024 shots: ≤ 1.0× `default-ps-shots`",
+        ratios("W3-shots", ["4q batch 16, 1024 shots"], "bridge-shots", "default-ps-shots"),
+        lambda v: v <= 1.0,
+    )
+    line(
+        "textbook epoch at batch 32: ≤ 4× the classical network",
+        ratios("W2", ["epoch bs 32"], "bridge", "classical"),
+        lambda v: v <= 4.0,
+    )
+    line(
+        "`aer-noisy` epoch ≤ 2× the `aer-shots` epoch",
+        ratios("NOISE", ["epoch bs 1"], "aer-noisy", "aer-shots"),
+        lambda v: v <= 2.0,
+    )
+    faster = [(name, 1 / v) for name, v in ratios("W3-qubits", qubits, "bridge", "qiskit-ml")]
+    line("≥ 60× faster than qiskit-ml's `TorchConnector` on W3", faster, lambda v: v >= 60, "{:.0f}× faster")
+    per_sample = []
+    for row in rows:
+        result = row["engines"].get("bridge", {})
+        if row["workload"] == "LARGE" and "kib_per_sample" in result:
+            per_sample.append((row["case"], result["kib_per_sample"] * 1.024))
+    line("large batches: ≤ 100 kB per sample", per_sample, lambda v: v <= 100, "{:.0f} kB")
+    if memory:
+        rss = memory["rss_mib_after_epoch"]
+        grew = max(rss) - min(rss)
+        lines.append(
+            f"| memory flat over epochs | RSS {min(rss)}–{max(rss)} MiB over {len(rss)} epochs | "
+            f"{'yes' if grew <= 0.05 * min(rss) else '**no**'} |"
+        )
+    if not lines:
+        return ""
+    return "| target | measured | met |\n| --- | --- | --- |\n" + "\n".join(lines)
 
 
 if __name__ == "__main__":
