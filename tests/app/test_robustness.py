@@ -201,7 +201,7 @@ def test_failing_backend_exits_1_from_the_cli_with_the_job_error(tmp_path):
     script = (
         "import sys, dataclasses\n"
         "sys.path.insert(0, {tests!r})\n"
-        "from integration.test_robustness import FlakyAer\n"
+        "from app.test_robustness import FlakyAer\n"
         "from bridge import backends\n"
         "from bridge.app import cli\n"
         "backends.qiskit_backend = lambda prof, wires: FlakyAer(lambda call: call >= 3)\n"
