@@ -40,23 +40,25 @@ A name ``BASE:DEVICE`` (``aer-noisy:brisbane``, ``ibm-fake-manila:kyiv``) is the
 its fake IBM device replaced by ``DEVICE``; an empty ``DEVICE`` (``aer-noisy:``) is refused.
 """
 
+from bridge.profiles.checks import DIFF_METHODS
 from bridge.profiles.loading import (
     DEFAULT_PROFILE,
-    DIFF_METHODS,
     ENV_VAR,
+    builtin_dir,
+    builtin_names,
+    list_profiles,
+    load_profile,
+    resolve_name,
+    with_fake_device,
+)
+from bridge.profiles.schema import (
     EXECUTION_MODES,
     QISKIT_BACKENDS,
     QISKIT_DEVICES,
     IBMOptions,
     Profile,
     QiskitOptions,
-    builtin_dir,
-    builtin_names,
-    list_profiles,
-    load_profile,
     parse_profile,
-    resolve_name,
-    with_fake_device,
 )
 
 __all__ = [

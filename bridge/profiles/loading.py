@@ -9,37 +9,13 @@ from importlib import resources
 from pathlib import Path
 
 from bridge.exceptions import ProfileError
-from bridge.profiles.checks import DIFF_METHODS
 from bridge.profiles.schema import (
-    EXECUTION_MODES,
-    QISKIT_BACKENDS,
-    QISKIT_DEVICES,
-    IBMOptions,
     Profile,
-    QiskitOptions,
     parse_profile,
 )
 
 ENV_VAR = "BRIDGE_DEVICE"
 DEFAULT_PROFILE = "aer"
-__all__ = [
-    "DEFAULT_PROFILE",
-    "DIFF_METHODS",
-    "ENV_VAR",
-    "EXECUTION_MODES",
-    "QISKIT_BACKENDS",
-    "QISKIT_DEVICES",
-    "IBMOptions",
-    "Profile",
-    "QiskitOptions",
-    "builtin_dir",
-    "builtin_names",
-    "list_profiles",
-    "load_profile",
-    "parse_profile",
-    "resolve_name",
-    "with_fake_device",
-]
 
 
 def builtin_dir() -> Path:
