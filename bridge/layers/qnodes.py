@@ -12,9 +12,9 @@ from typing import Any
 
 import pennylane as qml
 
-import bridge.layers.pickling  # noqa: F401  (QNodes and transforms pickle: a model of a decorated QNode saves whole)
+import bridge.pickling  # noqa: F401  (QNodes and transforms pickle: a model of a decorated QNode saves whole)
+from bridge.broadcast import split_broadcast
 from bridge.device_factory import device as make_device
-from bridge.layers.broadcast import split_broadcast
 from bridge.profiles import Profile, load_profile
 
 # PennyLane devices that run a broadcast tape natively (one simulation for the whole batch). Others, and
@@ -28,7 +28,7 @@ def broadcast_safe(qnode: qml.QNode) -> qml.QNode:
 
     PennyLane's gradient transforms refuse trainable broadcast parameters (PennyLane #6078), and the
     ``broadcast_expand`` that devices without native broadcasting apply returns wrong values for some gates
-    (see :mod:`bridge.layers.broadcast`). ``bridge.qiskit`` handles both itself; ``default.qubit`` with backprop
+    (see :mod:`bridge.broadcast`). ``bridge.qiskit`` handles both itself; ``default.qubit`` with backprop
     (or ``"best"``) broadcasts natively.
     """
     if qnode.device.name == "bridge.qiskit":  # its own shift rule takes batches; PennyLane's transforms do not

@@ -20,8 +20,8 @@ from torch import nn
 
 from bridge.circuits import CircuitSpec
 from bridge.exceptions import InputError
-from bridge.layers.pickling import Reference
 from bridge.layers.qnodes import ListOutputs, broadcast_safe, function_name, make_qnode
+from bridge.pickling import Reference
 from bridge.profiles import Profile, load_profile
 
 
@@ -43,7 +43,7 @@ class _Recipe:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """The quantum function pickles by module and name (a ``@qml.qnode``-decorated one too), a user's QNode as
-        any QNode does (:mod:`bridge.layers.pickling`: its function by name, its device, its settings)."""
+        any QNode does (:mod:`bridge.pickling`: its function by name, its device, its settings)."""
         values = [getattr(self, f.name) for f in fields(self)]
         return (_Recipe, (Reference(self.qfunc), *values[1:]))
 
@@ -82,7 +82,7 @@ class QuantumLayer(nn.Module):
     ``weights_only=True`` into a model built the same way). ``torch.save(model)`` and ``copy.deepcopy`` work
     too: the layer pickles as its quantum function (by reference: a module-level function, ``@qml.qnode``-decorated
     or not, or a library circuit), weight shapes and profile or QNode (its device and settings), and rebuilds its
-    QNode when loaded (:mod:`bridge.layers.pickling`; a lambda or local function is refused, naming it).
+    QNode when loaded (:mod:`bridge.pickling`; a lambda or local function is refused, naming it).
 
     Example:
         >>> from bridge import QuantumLayer, circuits

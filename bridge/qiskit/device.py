@@ -25,9 +25,9 @@ from pennylane.exceptions import DeviceError, PennyLaneDeprecationWarning, Quant
 from pennylane.math import Interface
 from pennylane.transforms.core import CompilePipeline
 
-import bridge.layers.pickling  # noqa: F401  (a QNode on this device pickles whole: PennyLane #2204)
+import bridge.pickling  # noqa: F401  (a QNode on this device pickles whole: PennyLane #2204)
+from bridge.broadcast import split_broadcast
 from bridge.exceptions import BridgeError
-from bridge.layers.broadcast import split_broadcast
 from bridge.qiskit import readers
 from bridge.qiskit.batching import Counts, evaluate, tapes_and_kinds
 from bridge.qiskit.compile import NOT_NATIVE_TO_AER, SUPPORTED_OPERATIONS, Compiler
@@ -300,7 +300,7 @@ def _jacobian(p: Prepared, e: Any) -> tuple:
 
 @qml.transform
 def _split_differentiated_broadcast(tape: qml.tape.QuantumScript) -> tuple[list[qml.tape.QuantumScript], Any]:
-    """:func:`~bridge.layers.broadcast.split_broadcast` of a torch tape whose broadcast inputs require gradients (torch
+    """:func:`~bridge.broadcast.split_broadcast` of a torch tape whose broadcast inputs require gradients (torch
     marks a tape's trainable parameters after the device's preprocessing: until then, every one is)."""
     if tape.batch_size is None:
         return [tape], lambda results: results[0]

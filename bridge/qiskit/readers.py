@@ -150,7 +150,7 @@ def jacobian(
     parameter an array of its measurement's result shape (a leading batch dimension for a broadcast tape: the
     derivative of each sample's result); with several measurements, one such tuple per measurement. A tape with
     nothing trainable has ``()``; a broadcast tape's trainable parameters are never broadcast themselves (the
-    device's preprocessing splits such tapes per sample, :func:`bridge.layers.broadcast.split_broadcast`)."""
+    device's preprocessing splits such tapes per sample, :func:`bridge.broadcast.split_broadcast`)."""
     if plan is None or not plan.terms:
         return ()
     if tape.shots.has_partitioned_shots:

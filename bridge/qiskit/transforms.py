@@ -23,7 +23,7 @@ from pennylane.transforms import split_non_commuting
 from pennylane.transforms.core import CompilePipeline
 from pennylane.wires import Wires
 
-from bridge.layers.broadcast import split_broadcast, split_broadcast_for
+from bridge.broadcast import split_broadcast, split_broadcast_for
 
 # diff_method values the device answers with its own batched parameter-shift rule (PennyLane's parameter-shift
 # transform would compute the same derivatives with one tape per shifted circuit), and those it cannot serve

@@ -48,15 +48,13 @@ def test_a_qnode_takes_its_default_shots_from_the_device():
 
 
 def test_bind_new_parameters_keeps_a_stale_batch_size_for_multirz():
-    """Why bridge.layers.broadcast exists (PennyLane's broadcast_expand relies on bind_new_parameters)."""
+    """Why bridge.broadcast exists (PennyLane's broadcast_expand relies on bind_new_parameters)."""
     from pennylane.ops.functions import bind_new_parameters
 
     op = qml.MultiRZ(np.array([0.1, 0.2, 0.3]), wires=[0, 1])
     assert op.batch_size == 3
     stale = bind_new_parameters(op, (0.1,)).batch_size
-    assert stale == 3, (
-        "PennyLane fixed bind_new_parameters for MultiRZ: bridge.layers.broadcast may defer to broadcast_expand"
-    )
+    assert stale == 3, "PennyLane fixed bind_new_parameters for MultiRZ: bridge.broadcast may defer to broadcast_expand"
 
 
 # ------------------------------------------------------------------ internals of other libraries the bridge uses
