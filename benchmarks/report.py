@@ -28,7 +28,7 @@ def current_commit() -> str:
 
 def stale_note(commit: str) -> str:
     """ "Current" or the files of the measured code changed between ``commit`` and the working tree."""
-    changed = git("diff", "--name-only", commit, "--", *MEASURED).splitlines()
+    changed = git("diff", "--name-only", "--no-renames", commit, "--", *MEASURED).splitlines()
     if not changed:
         return f"Current: no file of `bridge/`, `devices/` or the benchmark scripts changed since {commit}."
     return f"**Stale**: changed since {commit} (rerun): " + ", ".join(f"`{n}`" for n in sorted(changed)) + "."
