@@ -132,8 +132,9 @@ def test_dry_run_previews_every_rank_and_the_total(capsys):
     assert total == [a + b for a, b in zip(rank0, rank1, strict=True)]
 
 
-def test_nproc_without_dry_run_names_torchrun(capsys):
-    assert main(["train", "mnist01", "--nproc", "2"]) == 2
+def test_nproc_without_dry_run_names_torchrun(capsys, tmp_path):
+    # its own --out: the README's main job leaves runs/mnist01 in the checkout the tests then run in
+    assert main(["train", "mnist01", "--nproc", "2", "--out", str(tmp_path / "o")]) == 2
     assert "torchrun --nproc-per-node N" in capsys.readouterr().err
 
 
