@@ -34,19 +34,25 @@ def stale_note(commit: str) -> str:
     return f"**Stale**: changed since {commit} (rerun): " + ", ".join(f"`{n}`" for n in sorted(changed)) + "."
 
 
+def _span(content: str, name: str) -> tuple[int, int]:
+    """Where block ``name``'s body starts and ends in ``content``."""
+    opening = f"<!-- {name} -->\n"
+    return content.index(opening) + len(opening), content.index(f"<!-- /{name} -->")
+
+
 def block(name: str, doc: Path = DOC) -> str:
     """The text between ``<!-- name -->`` and ``<!-- /name -->`` in ``doc``."""
     content = doc.read_text()
-    start, end = content.index(f"<!-- {name} -->\n"), content.index(f"<!-- /{name} -->")
-    return content[start + len(f"<!-- {name} -->\n") : end]
+    start, end = _span(content, name)
+    return content[start:end]
 
 
 def write_block(name: str, commit: str, command: str, tables: str, doc: Path = DOC) -> None:
     """Replace block ``name`` of ``doc`` with the tables, the commit and command above, the stale note below."""
     content = doc.read_text()
-    start, end = content.index(f"<!-- {name} -->\n"), content.index(f"<!-- /{name} -->")
+    start, end = _span(content, name)
     body = f"Measured on commit {commit} with `{command}`.\n\n{tables.strip()}\n\n{note_line(name, commit)}\n"
-    doc.write_text(content[: start + len(f"<!-- {name} -->\n")] + body + content[end:])
+    doc.write_text(content[:start] + body + content[end:])
 
 
 def note_line(name: str, commit: str) -> str:
