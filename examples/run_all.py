@@ -190,16 +190,20 @@ def unit(example: str, metrics: dict) -> str:
     return units[example]()
 
 
-def _load(row: Row, seeds: list[int]) -> dict[int, dict]:
+def _load(row: Row, seeds: list[int], recorded: dict[tuple[str, int], dict]) -> dict[int, dict]:
+    """A row's metrics per seed: from its run folder when there is one, else as ``results.json`` recorded them
+    (a fresh clone has no ``runs/``: ``--table-only`` must rebuild the same table, not an empty one)."""
     found = {}
     for seed in seeds:
         path = row.out(seed) / "metrics.json"
         if path.is_file():
             found[seed] = json.loads(path.read_text())
+        elif (row.name, seed) in recorded:
+            found[seed] = recorded[(row.name, seed)]
     return found
 
 
-def table(all_rows: list[Row], seeds: list[int]) -> tuple[str, list[dict]]:
+def table(all_rows: list[Row], seeds: list[int], recorded: dict[tuple[str, int], dict]) -> tuple[str, list[dict]]:
     header = (
         "| example | profile | shots | epochs | seeds | metric | hybrid min / median / max | met on | classical "
         "min / median / max | target (met on every seed?) | s per run (median) | source result |\n"
@@ -209,13 +213,13 @@ def table(all_rows: list[Row], seeds: list[int]) -> tuple[str, list[dict]]:
     for row in all_rows:
         if "--classical" in row.options:
             continue
-        runs = _load(row, seeds)
+        runs = _load(row, seeds, recorded)
         if not runs:
             continue
         first = next(iter(runs.values()))
         values = [metric(m) for m in runs.values()]
         passed = sum(met(m) for m in runs.values())
-        twin = _load(row.twin(), seeds)
+        twin = _load(row.twin(), seeds, recorded)
         classical = spread(row.example, [metric(m) for m in twin.values()]) if twin else "—"
         shots = first["shots"]
         shots_text = "exact / 100 / 10,000" if isinstance(shots, list) else "exact" if shots is None else str(shots)
@@ -232,16 +236,17 @@ def table(all_rows: list[Row], seeds: list[int]) -> tuple[str, list[dict]]:
             f"{spread(row.example, values)} | {passed}/{len(runs)} | {classical} | {verdict} | {seconds:.0f} | "
             f"{SOURCE[row.example]} |"
         )
-        for seed, metrics in sorted(runs.items()):
-            records.append(
-                {
-                    "row": row.name,
-                    "seed": seed,
-                    "command": " ".join(["qml-bridge", *row.command(seed)[3:]]),
-                    "metrics": metrics,
-                    "met": met(metrics),
-                }
-            )
+        for each, found in ((row, runs), (row.twin(), twin)):  # the hybrid's runs, then its classical ablation's
+            for seed, metrics in sorted(found.items()):
+                records.append(
+                    {
+                        "row": each.name,
+                        "seed": seed,
+                        "command": " ".join(["qml-bridge", *each.command(seed)[3:]]),
+                        "metrics": metrics,
+                        "met": met(metrics),
+                    }
+                )
     return "\n".join(lines), records
 
 
@@ -290,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     earlier = json.loads(results.read_text()) if results.is_file() else {}
     earlier = earlier if isinstance(earlier, dict) else {}
     seeds = args.seeds or earlier.get("seeds") or [0, 1, 2, 3, 4]
-    all_rows = rows(args.fashion_root or earlier.get("fashion_root"))
+    fashion_root = args.fashion_root or earlier.get("fashion_root")
+    all_rows = rows(fashion_root)
     commit = earlier.get("commit", "")
     if not args.table_only:
         if git("status", "--porcelain", "--", *MEASURED, *(f":!{n}" for n in NOT_MEASURED)):
@@ -301,14 +307,17 @@ def main(argv: list[str] | None = None) -> int:
             todo = [(r, s) for r, s in todo if not (r.out(s) / "metrics.json").is_file()]
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(run, todo))
-    text, records = table(all_rows, seeds)
+    recorded = {(r["row"], r["seed"]): r["metrics"] for r in earlier.get("runs", [])}
+    text, records = table(all_rows, seeds, recorded)
+    if len(records) < len(recorded):
+        parser.error(f"only {len(records)} of the {len(recorded)} recorded runs were found: not rewriting results")
     command = f"python examples/run_all.py --seeds {seeds[0]}-{seeds[-1]}" + (
-        " --fashion-root DIR" if args.fashion_root or earlier.get("fashion_root") else ""
+        " --fashion-root DIR" if fashion_root else ""
     )
     write_readme(text, stale_note(commit), command)
     results.write_text(
         json.dumps(
-            {"commit": commit, "seeds": seeds, "fashion_root": args.fashion_root, "command": command, "runs": records},
+            {"commit": commit, "seeds": seeds, "fashion_root": fashion_root, "command": command, "runs": records},
             indent=2,
         )
     )

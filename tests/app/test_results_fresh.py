@@ -71,7 +71,20 @@ def test_a_target_is_met_only_on_every_seed(monkeypatch, tmp_path):
         out.mkdir(parents=True)
         metrics = {"example": "mnist01", "shots": None, "epochs": 5, "test_accuracy": accuracy, "test_images": 200}
         (out / "metrics.json").write_text(json.dumps({**metrics, "seconds": 10.0}))
-    text, records = run_all.table([row], [0, 1])
+    text, records = run_all.table([row], [0, 1], {})
     line = text.splitlines()[-1]
     assert "| 0.365 / 0.680 / 0.995 | 1/2 |" in line and "≥ 0.99 (no)" in line
     assert [r["met"] for r in records] == [True, False]
+
+
+def test_table_only_rebuilds_from_results_json_without_runs(monkeypatch, tmp_path):
+    """A fresh clone has no ``runs/``: the table is rebuilt from every run ``results.json`` records, not from
+    nothing (``--table-only`` once rewrote ``results.json`` with zero runs)."""
+    run_all = _run_all(monkeypatch)
+    monkeypatch.setattr(run_all, "RUNS", tmp_path / "no-runs-here")
+    results = json.loads((run_all.HERE / "results.json").read_text())
+    recorded = {(r["row"], r["seed"]): r["metrics"] for r in results["runs"]}
+    text, records = run_all.table(run_all.rows(results["fashion_root"]), results["seeds"], recorded)
+    assert {(r["row"], r["seed"]) for r in records} == set(recorded)
+    hybrid_rows = {name for name, _ in recorded if not name.endswith("-classical")}
+    assert len(text.splitlines()) == 2 + len(hybrid_rows)  # header, rule, one line per hybrid row
