@@ -29,6 +29,7 @@ def main(epochs: int = 5, per_class: int = 400, test_per_class: int = 100) -> fl
         epochs=epochs,
         lr=1e-3,
         batch_size=1,
+        lr_decay=0.7,  # as `qml-bridge train mnist3`
     )
 
 

@@ -260,6 +260,7 @@ TASKS: dict[str, ImageTask] = {
         test_per_class=100,
         build_model=_three_class,
         epochs=5,
+        lr_decay=0.7,
     ),
     "mnist10": ImageTask(
         name="mnist10",
