@@ -191,6 +191,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         classical=args.classical,
         torch_device=args.torch_device,
+        tracking=tuple(dict.fromkeys(args.tracking or ())),
     )
     example.check(config, dry_run=args.dry_run)
     if args.overwrite and args.resume:

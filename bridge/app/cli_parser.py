@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument(
+        "--tracking",
+        action="append",
+        type=validate.tracking,
+        default=None,
+        metavar="{csv,tensorboard,mlflow}",
+        help="log the run to OUT/metrics.csv, TensorBoard (OUT/tensorboard) or MLflow ($MLFLOW_TRACKING_URI, else "
+        "OUT/mlruns); repeatable; tensorboard and mlflow need: pip install 'qml-bridge[tracking]'",
+    )
+    train.add_argument(
         "--classical",
         action="store_true",
         help="replace the quantum layer by a classical layer of the same shapes (the ablation)",

@@ -59,6 +59,11 @@ def check_options(name: str, options: Options, config: TrainConfig, dry_run: boo
 
     if config.torch_device != "cpu" and not options.distributed:
         raise BridgeError(f"{name} trains outside the shared training loop, on the CPU; drop --torch-device")
+    if config.tracking and not options.distributed:
+        raise BridgeError(
+            f"{name} trains outside the shared training loop, which is what --tracking logs; drop --tracking "
+            "(it logs the image examples and calculator)"
+        )
     if launched()[0] > 1 and not options.distributed and not dry_run:
         raise BridgeError(
             f"{name} runs in one process (it has no data set to shard); run it without torchrun. torchrun trains "

@@ -7,6 +7,7 @@ says what its data, model, optimizer, loss and report are; :func:`fit` does the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -20,13 +21,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 from bridge.app import distributed
 from bridge.app.checkpoints import EXECUTION_KEYS, RunCheckpoint, profile_identity, rank_state, write_json
 from bridge.app.distributed import World
 from bridge.app.interrupts import DeferredInterrupt
 from bridge.app.run_folder import check_free_space
+from bridge.app.tracking import Tracking
 from bridge.exceptions import BridgeError, RankFailure
 from bridge.profiles import Profile
 
@@ -54,6 +56,8 @@ class TrainConfig:
         world_size: processes training together (``torchrun``'s ``WORLD_SIZE``; set by :func:`fit`).
         torch_device: where the model's tensors live: ``"cpu"``, or ``"cuda"`` (each process its own GPU, NCCL
             under torchrun); the circuits run where the profile says.
+        tracking: experiment trackers to log to (:mod:`bridge.app.tracking`: ``csv``, ``tensorboard``,
+            ``mlflow``); rank 0 alone logs.
         claim: called by :func:`output_folder` once the options, profile, data and model have passed their
             checks, before anything is written into ``out``; returns ``out`` (the CLI's
             :class:`bridge.app.run_folder.FolderClaim` creates, locks and clears it there). ``None``: ``out`` is
@@ -73,6 +77,7 @@ class TrainConfig:
     settings: Any = None
     world_size: int = 1
     torch_device: str = "cpu"
+    tracking: tuple[str, ...] = ()
     claim: Callable[[], Path] | None = None
 
     def metadata(self, example: str) -> dict[str, Any]:
@@ -296,49 +301,87 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
         )
         history, seconds_before, executed_before = state["history"], state["seconds"], state["execution"]
         progress = Progress(**state["progress"])
-    with tracked(model, executed_before) as execution:
+    steps = len(loader)
+    resume_step = progress.epoch * steps + progress.step if config.resume else None
+    tracking = Tracking(config.tracking if w.main else (), out, resume_step, f"{task.name}-seed{config.seed}")
+    if tracking and not config.resume:
+        tracking.settings({"run": config.metadata(task.name), "profile": dataclasses.asdict(config.profile)})
+    status = "FAILED"
+    try:
+        with tracked(model, executed_before) as execution:
 
-        def save() -> None:
-            """Every rank calls it at the same step; rank 0 writes what all of them hold."""
-            ranks = distributed.gather(w, rank_state(quantum_devices(model), execution()))
-            if w.main:
-                checkpoint.save(
-                    modules,
-                    quantum_devices(model),
-                    asdict(progress),
-                    history,
-                    seconds_before + time.perf_counter() - started,
-                    _summed([r["execution"] for r in ranks]),
-                    ranks=ranks if w.distributed else None,
-                )
+            def save() -> None:
+                """Every rank calls it at the same step; rank 0 writes what all of them hold."""
+                ranks = distributed.gather(w, rank_state(quantum_devices(model), execution()))
+                if w.main:
+                    checkpoint.save(
+                        modules,
+                        quantum_devices(model),
+                        asdict(progress),
+                        history,
+                        seconds_before + time.perf_counter() - started,
+                        _summed([r["execution"] for r in ranks]),
+                        ranks=ranks if w.distributed else None,
+                    )
+                    tracking.flush()  # what the trackers hold is what the checkpoint holds
 
-        with DeferredInterrupt() as interrupt:
-            while progress.epoch < config.epochs:
-                sampler.set_epoch(progress.epoch)
-                _train_epoch(task, trained, optimizer, loader, config, progress, save, interrupt, w)
-                history["train_loss"].append(progress.loss_sum / progress.seen)
-                if task.classifies:
-                    history["train_accuracy"].append(progress.correct / progress.seen)
-                if scheduler is not None:
-                    scheduler.step()
-                progress = Progress(epoch=progress.epoch + 1)
-                save()
-        per_rank = distributed.gather(w, execution())
-        if not w.main:
-            return {"rank": w.rank, "execution": per_rank[w.rank]}
-        reported = task.report(placed, test_set, history, config, out)
-        per_rank[0] = execution()
-    metrics = {
-        **config.metadata(task.name),
-        f"train_{task.samples}": len(train_set),
-        f"test_{task.samples}": len(test_set),
-        "train_loss": history["train_loss"],
-        **reported,
-        "seconds": round(seconds_before + time.perf_counter() - started, 3),
-        "execution": _summed(per_rank),  # bridge.qiskit's primitive jobs, circuits and shots, across resumes
-        **({"execution_per_rank": per_rank} if w.distributed else {}),
-    }
-    return write_metrics(out, metrics)
+            def log(batch_loss: float) -> None:
+                """After each step, on the trackers: the step's loss, learning rate, counts and seconds."""
+                if tracking:
+                    counts = {f"execution/{k}": v for k, v in (execution() or {}).items()}
+                    tracking.scalars(
+                        progress.epoch * steps + progress.step,
+                        {
+                            "train/batch_loss": batch_loss,
+                            "train/lr": optimizer.param_groups[0]["lr"],
+                            "seconds": seconds_before + time.perf_counter() - started,
+                            **counts,
+                        },
+                    )
+
+            with DeferredInterrupt() as interrupt:
+                while progress.epoch < config.epochs:
+                    sampler.set_epoch(progress.epoch)
+                    _train_epoch(task, trained, optimizer, loader, config, progress, save, log, interrupt, w)
+                    history["train_loss"].append(progress.loss_sum / progress.seen)
+                    if task.classifies:
+                        history["train_accuracy"].append(progress.correct / progress.seen)
+                    tracking.scalars((progress.epoch + 1) * steps, {f"epoch/{k}": v[-1] for k, v in history.items()})
+                    if scheduler is not None:
+                        scheduler.step()
+                    progress = Progress(epoch=progress.epoch + 1)
+                    save()
+            per_rank = distributed.gather(w, execution())
+            if not w.main:
+                status = "FINISHED"
+                return {"rank": w.rank, "execution": per_rank[w.rank]}
+            reported = task.report(placed, test_set, history, config, out)
+            per_rank[0] = execution()
+        metrics = {
+            **config.metadata(task.name),
+            f"train_{task.samples}": len(train_set),
+            f"test_{task.samples}": len(test_set),
+            "train_loss": history["train_loss"],
+            **reported,
+            "seconds": round(seconds_before + time.perf_counter() - started, 3),
+            "execution": _summed(per_rank),  # bridge.qiskit's primitive jobs, circuits and shots, across resumes
+            **({"execution_per_rank": per_rank} if w.distributed else {}),
+        }
+        write_metrics(out, metrics)
+        tested = {f"test/{k[5:]}": v for k, v in reported.items() if k.startswith("test_") and _is_number(v)}
+        tracking.scalars(config.epochs * steps, tested)
+        tracking.files([out / "metrics.json", *sorted(out.glob("*.png")), out / CHECKPOINT])
+        status = "FINISHED"
+        return metrics
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracking.close(status)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _summed(counts: list[Any]) -> dict[str, int] | None:
@@ -358,6 +401,7 @@ def _train_epoch(
     config: TrainConfig,
     progress: Progress,
     save: Any,
+    log: Callable[[float], None],
     interrupt: DeferredInterrupt,
     w: World,
 ) -> None:
@@ -392,6 +436,7 @@ def _train_epoch(
         progress.loss_sum += loss_sum
         progress.correct += int(correct)
         progress.seen += int(seen)
+        log(loss_sum / seen)
         bar.update(1)
         bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}")
         if interrupted:

@@ -59,6 +59,17 @@ def shots(text: str) -> int | None:
     return value
 
 
+def tracking(text: str) -> str:
+    """A ``--tracking`` name whose package is installed (``pip install "qml-bridge[tracking]"`` otherwise)."""
+    from bridge.app.tracking import check_available
+
+    try:
+        check_available([text])
+    except BridgeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def profile_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(

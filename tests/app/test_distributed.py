@@ -19,6 +19,7 @@ from bridge.app.distributed import rank_seed
 ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 TRAIN = ["-m", "bridge", "train", "mnist01", "--epochs", "1", "--checkpoint-every", "10", "--no-progress"]
+TRACKED = ["--tracking", "csv", "--tracking", "mlflow"]  # the killed run and its resumption log; rank 0 alone
 
 
 def _run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -63,7 +64,11 @@ def killed(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """A 2-rank run whose rank 1 is SIGKILLed right after the first checkpoint (step 10 of 100)."""
     out = tmp_path_factory.mktemp("killed")
     run = subprocess.Popen(
-        [*TORCHRUN, *TRAIN, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        [*TORCHRUN, *TRAIN, *TRACKED, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 240
     while not (out / "checkpoint.pt").exists() and run.poll() is None and time.monotonic() < deadline:
@@ -87,12 +92,22 @@ def test_a_killed_rank_stops_the_run_cleanly(killed):
 
 def test_resuming_a_killed_run_gives_the_uninterrupted_metrics(killed, uninterrupted):
     out, _ = killed
-    resumed = _run([*TORCHRUN, *TRAIN, "--out", str(out), "--resume"])
+    resumed = _run([*TORCHRUN, *TRAIN, *TRACKED, "--out", str(out), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     differing = {k for k in uninterrupted if metrics.get(k) != uninterrupted[k]}
     assert differing == {"seconds"}, {k: (metrics.get(k), uninterrupted[k]) for k in differing}
     assert metrics["world_size"] == 2 and len(metrics["execution_per_rank"]) == 2
+    # the logs: one MLflow run, continued; every one of the 100 steps logged once, by rank 0 alone
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlruns' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("qml-bridge").experiment_id])
+    assert run.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/batch_loss")]
+    assert sorted(steps) == list(range(1, 101))
+    lines = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert sorted(int(line.split(",")[0]) for line in lines if ",train/batch_loss," in line) == list(range(1, 101))
 
 
 def test_resuming_with_another_world_size_is_refused(killed, capsys):
