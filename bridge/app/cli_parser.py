@@ -32,48 +32,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an example")
     train.add_argument("example", choices=sorted(EXAMPLES), help="which example")
-    train.add_argument(
+    run = train.add_argument_group("run", "what is trained, and how")
+    data = train.add_argument_group("data")
+    device = train.add_argument_group("device", "where the circuits and the tensors run")
+    output = train.add_argument_group("output", "the run's folder: metrics, figures, checkpoints")
+    tracking = train.add_argument_group("tracking", "experiment trackers (pip install 'qml-bridge[tracking]')")
+    preview = train.add_argument_group("preview", "the cost of a run, before running it")
+    device.add_argument(
         "--device",
         type=validate.profile_name,
         default=None,
         help=f"profile name or TOML path (default: ${ENV_VAR} or {DEFAULT_PROFILE!r})",
     )
-    train.add_argument("--epochs", type=validate.positive, default=None, help="epochs (default: the example's)")
-    train.add_argument(
+    run.add_argument("--epochs", type=validate.positive, default=None, help="epochs (default: the example's)")
+    device.add_argument(
         "--shots",
         type=validate.shots,
         default=argparse.SUPPRESS,
         help="override the profile's shots: a positive integer or 'exact'",
     )
-    train.add_argument(
+    run.add_argument(
         "--seed",
         type=validate.seed,
         default=None,
         help="seed of weights, dropout and data order (default 0), and of the simulator (default: the profile's)",
     )
-    train.add_argument(
+    run.add_argument(
         "--batch-size", type=validate.positive, default=None, help="images per step (default: the example's)"
     )
-    train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/EXAMPLE)")
-    train.add_argument(
+    output.add_argument("--out", type=Path, default=None, help="output folder (default: runs/EXAMPLE)")
+    data.add_argument(
         "--data-root",
         type=Path,
         default=None,
         help="dataset root in torchvision's layout, tested on its full test split (default: the embedded subset)",
     )
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    train.add_argument(
+    output.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    output.add_argument(
         "--overwrite", action="store_true", help="start over in an OUT that holds an earlier run's checkpoint"
     )
-    train.add_argument(
+    output.add_argument(
         "--checkpoint-every",
         type=validate.positive,
         default=0,
         metavar="STEPS",
         help="also checkpoint every STEPS optimizer steps (default: after each epoch and on Ctrl-C)",
     )
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.add_argument(
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    tracking.add_argument(
         "--tracking",
         action="append",
         type=validate.tracking,
@@ -82,24 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="log the run to OUT/metrics.csv, TensorBoard (OUT/tensorboard) or MLflow ($MLFLOW_TRACKING_URI, else "
         "OUT/mlruns); repeatable; tensorboard and mlflow need: pip install 'qml-bridge[tracking]'",
     )
-    train.add_argument(
+    run.add_argument(
         "--classical",
         action="store_true",
         help="replace the quantum layer by a classical layer of the same shapes (the ablation)",
     )
-    train.add_argument(
+    device.add_argument(
         "--torch-device",
         choices=["cpu", "cuda"],
         default="cpu",
         help="where the model's tensors live: cpu (default; gloo under torchrun) or cuda (each process its own GPU; "
         "NCCL under torchrun); the circuits run where the profile says",
     )
-    train.add_argument(
+    preview.add_argument(
         "--dry-run",
         action="store_true",
         help="print the jobs, circuits and shots the run would need, run no circuit, and exit",
     )
-    train.add_argument(
+    preview.add_argument(
         "--nproc",
         type=validate.positive,
         default=None,

@@ -6,7 +6,7 @@ import signal
 import threading
 from typing import Any
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 
 class DeferredInterrupt:

@@ -66,3 +66,12 @@ def test_bad_shots_are_rejected_by_the_parser(shots):
 def test_exact_shots_on_a_sampling_only_profile(capsys):
     assert main(["train", "mnist01", "--device", "aer-noisy", "--shots", "exact"]) == 2
     assert "exact expectation values need the ideal Aer simulator" in capsys.readouterr().err
+
+
+def test_train_help_groups_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    sections = [line.rstrip(":") for line in text.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert sections == ["positional arguments", "options", "run", "data", "device", "output", "tracking", "preview"]
+    assert text.index("--tracking {csv,tensorboard,mlflow}\n", text.index("\ntracking:")) > 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from bridge.app.plots import plot_panels
 from bridge.app.train import TrainConfig, output_folder, seed_everything, write_metrics

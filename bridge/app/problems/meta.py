@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from bridge.app.checkpoints import RunCheckpoint
 from bridge.app.plots import plot_panels

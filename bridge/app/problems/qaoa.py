@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pennylane as qml
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from bridge.app.plots import plot_panels
 from bridge.app.train import TrainConfig, output_folder, seed_everything, write_metrics
