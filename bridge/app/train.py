@@ -174,10 +174,13 @@ class Progress:
 
 
 def quantum_devices(model: nn.Module) -> list[Any]:
-    """The PennyLane devices of the model's quantum layers, in module order."""
-    from bridge.layers import QuantumLayer
-
-    return [m.qlayer.qnode.device for m in model.modules() if isinstance(m, QuantumLayer)]
+    """The PennyLane devices of the model's ``TorchLayer``s (a :class:`~bridge.layers.QuantumLayer`'s, or a user's
+    own), in module order, each once."""
+    found: dict[int, Any] = {}
+    for module in model.modules():
+        if isinstance(module, qml.qnn.TorchLayer):
+            found.setdefault(id(module.qnode.device), module.qnode.device)
+    return list(found.values())
 
 
 def batch_devices(model: nn.Module) -> list[Any]:
