@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -241,3 +242,10 @@ def test_run_all_describes_each_problems_metric_from_its_own_fields(monkeypatch)
     assert run_all.unit("hello", {"runs": [{}] * 24}) == "runs passed of 24"
     assert run_all.unit("qaoa", {"results": [{"depth": 3}] * 6}) == "graphs optimal at p = 3 of 6"
     assert run_all.unit("meta", {}) == "mean steps of the learned optimizer"
+
+
+def test_the_main_job_reaches_its_target_on_the_development_profile(tmp_path):
+    """Issue #27: develop on ``fast`` (exact backprop), the same network and settings reach the same target."""
+    assert main(["train", "mnist01", "--device", "fast", "--no-progress", "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["profile"] == "fast" and metrics["test_accuracy"] >= 0.99, metrics["test_accuracy"]

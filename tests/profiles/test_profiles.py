@@ -7,7 +7,7 @@ import pytest
 from bridge.exceptions import ProfileError
 from bridge.profiles import builtin_names, list_profiles, load_profile, parse_profile
 
-REQUIRED = {"default", "lightning", "aer", "aer-shots", "aer-noisy", "ibm", "aer-stock"}
+REQUIRED = {"default", "lightning", "aer", "aer-shots", "aer-noisy", "ibm", "aer-stock", "fast"}
 
 
 def test_shipped_profiles_load_and_cover_the_required_set():
@@ -24,8 +24,13 @@ def test_shipped_profiles_load_and_cover_the_required_set():
     assert profiles["ibm"].device == "bridge.qiskit" and profiles["ibm"].qiskit.backend == "ibm"
     assert not profiles["ibm"].exact and profiles["ibm"].needs_ibm_account
     assert not any(p.needs_ibm_account for name, p in profiles.items() if name != "ibm")
+    assert profiles["fast"].exact and (profiles["fast"].device, profiles["fast"].diff_method) == (
+        "default.qubit",
+        "backprop",
+    )
     for p in profiles.values():  # the batched device differentiates itself (parameter-shift rule, batched)
-        assert p.diff_method == ("device" if p.device == "bridge.qiskit" else "parameter-shift")
+        if p.name != "fast":  # the development profile: exact backprop
+            assert p.diff_method == ("device" if p.device == "bridge.qiskit" else "parameter-shift")
 
 
 def test_unknown_name_lists_the_known_ones():
