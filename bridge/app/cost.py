@@ -98,7 +98,7 @@ def _refuse_without_jobs(where: str) -> None:
 
 
 def _bridge_devices(model: torch.nn.Module, profile: Any) -> list[Any]:
-    from bridge.app.train import batch_devices
+    from bridge.app.counting import batch_devices
 
     devices = batch_devices(model)
     if not devices:

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from bridge.app.train import TrainConfig, quantum_devices
+from bridge.app.counting import quantum_devices
+from bridge.app.train import TrainConfig
 from bridge.app.train import fit as fit_task
 from bridge.exceptions import BridgeError
 from bridge.profiles import Profile
@@ -158,12 +159,12 @@ def fit(
     Under ``torchrun``, build the model the same way on every rank; give each rank's sampling device its own seed
     (:func:`bridge.app.distributed.rank_seed`) so that the ranks' shot noise is independent.
     """
-    from bridge.app.tracking import check_available
+    from bridge.app.validate import check_tracking_available
 
     if len(train_data) == 0:  # type: ignore[arg-type]
         raise BridgeError("train_data is empty: give at least one (input, target) pair")
     tracking = tuple(dict.fromkeys(tracking))
-    check_available(tracking)
+    check_tracking_available(tracking)
     default_loss = loss is None
     task = OwnModelTask(
         model=model,

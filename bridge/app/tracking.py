@@ -20,7 +20,6 @@ rank 0 alone logs. TensorBoard and MLflow are the ``tracking`` extra: ``pip inst
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -30,23 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bridge.app.checkpoints import write_json
-from bridge.exceptions import BridgeError
+from bridge.app.validate import check_tracking_available
 
-KINDS = ("csv", "tensorboard", "mlflow")
-MODULES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # the package each kind imports
 STATE = "tracking.json"  # the MLflow run id, so that --resume continues the same run
-
-
-def check_available(kinds: Iterable[str]) -> None:
-    """Raise :class:`BridgeError` naming the extra to install when a tracker's package is missing."""
-    for kind in kinds:
-        if kind not in KINDS:
-            raise BridgeError(f"unknown tracking {kind!r}: choose from {', '.join(KINDS)}")
-        module = MODULES.get(kind)
-        if module and importlib.util.find_spec(module) is None:
-            raise BridgeError(
-                f'--tracking {kind} needs the {module} package: pip install "qml-bridge[tracking]" (or {module})'
-            )
 
 
 class Writer(Protocol):
@@ -214,7 +199,7 @@ class Tracking:
     """The trackers a run asked for, written to together; a run with none costs nothing.
 
     Args:
-        kinds: names from :data:`KINDS` (duplicates ignored).
+        kinds: names from :data:`~bridge.app.validate.TRACKING_KINDS` (duplicates ignored).
         out: the run's output folder (already claimed).
         resume_step: the global optimizer step of the checkpoint a resumed run continues from; ``None`` for a
             fresh run.
@@ -223,7 +208,7 @@ class Tracking:
 
     def __init__(self, kinds: Iterable[str], out: Path, resume_step: int | None, run_name: str) -> None:
         chosen = list(dict.fromkeys(kinds))
-        check_available(chosen)
+        check_tracking_available(chosen)
         self._writers: list[Writer] = []
         for kind in chosen:
             if kind == "csv":

@@ -6,17 +6,15 @@ says what its data, model, optimizer, loss and report are; :func:`fit` does the 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pennylane as qml
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -24,7 +22,8 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal
 
 from bridge.app import distributed
-from bridge.app.checkpoints import EXECUTION_KEYS, RunCheckpoint, profile_identity, rank_state, write_json
+from bridge.app.checkpoints import RunCheckpoint, profile_identity, rank_state, write_json
+from bridge.app.counting import quantum_devices, summed, tracked
 from bridge.app.distributed import World
 from bridge.app.interrupts import DeferredInterrupt
 from bridge.app.run_folder import check_free_space
@@ -173,51 +172,6 @@ class Progress:
     seen: int = 0
 
 
-def quantum_devices(model: nn.Module) -> list[Any]:
-    """The PennyLane devices of the model's ``TorchLayer``s (a :class:`~bridge.layers.QuantumLayer`'s, or a user's
-    own), in module order, each once."""
-    found: dict[int, Any] = {}
-    for module in model.modules():
-        if isinstance(module, qml.qnn.TorchLayer):
-            found.setdefault(id(module.qnode.device), module.qnode.device)
-    return list(found.values())
-
-
-def batch_devices(model: nn.Module) -> list[Any]:
-    """The model's ``bridge.qiskit`` devices: those whose primitive jobs are counted and previewed."""
-    return [d for d in quantum_devices(model) if d.name == "bridge.qiskit"]
-
-
-@contextlib.contextmanager
-def tracked(model: nn.Module, before: dict[str, int] | None = None) -> Iterator[Callable[[], dict[str, int] | None]]:
-    """Within this block, count the jobs, circuits and shots of the model's ``bridge.qiskit`` devices, and close
-    them (an IBM runtime Batch or Session) when it ends, on success, error or Ctrl-C alike.
-
-    Yields:
-        A function returning the counts so far (plus ``before``, a resumed run's counts), also after the block;
-        it returns ``None`` for a model without such a device.
-    """
-    devices = batch_devices(model)
-    with contextlib.ExitStack() as stack:
-        for device in devices:
-            stack.callback(device.close)
-        trackers = [stack.enter_context(qml.Tracker(d)) for d in devices]
-
-        def totals() -> dict[str, int] | None:
-            counted = execution_totals(trackers)
-            if counted is None:
-                return None
-            return {k: (before or {}).get(k, 0) + v for k, v in counted.items()}
-
-        yield totals
-
-
-def execution_totals(trackers: list[Any]) -> dict[str, int] | None:
-    """Primitive jobs, PUB rows and circuit shots counted by ``qml.Tracker`` on ``bridge.qiskit`` devices
-    (``None`` without such a device)."""
-    return _summed([t.totals for t in trackers])
-
-
 def fit(task: SupervisedTask, config: TrainConfig) -> dict[str, Any]:
     """Train ``task`` and write its outputs into ``config.out``; under ``torchrun``, as one rank of several.
 
@@ -323,7 +277,7 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
                         asdict(progress),
                         history,
                         seconds_before + time.perf_counter() - started,
-                        _summed([r["execution"] for r in ranks]),
+                        summed([r["execution"] for r in ranks]),
                         ranks=ranks if w.distributed else None,
                     )
                     tracking.flush()  # what the trackers hold is what the checkpoint holds
@@ -367,7 +321,7 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
             "train_loss": history["train_loss"],
             **reported,
             "seconds": round(seconds_before + time.perf_counter() - started, 3),
-            "execution": _summed(per_rank),  # bridge.qiskit's primitive jobs, circuits and shots, across resumes
+            "execution": summed(per_rank),  # bridge.qiskit's primitive jobs, circuits and shots, across resumes
             **({"execution_per_rank": per_rank} if w.distributed else {}),
         }
         write_metrics(out, metrics)
@@ -385,15 +339,6 @@ def _fit(task: SupervisedTask, config: TrainConfig, w: World) -> dict[str, Any]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _summed(counts: list[Any]) -> dict[str, int] | None:
-    """Execution counts added up (over devices, or over ranks); ``None`` when there are none (a model without a
-    ``bridge.qiskit`` device)."""
-    present = [c for c in counts if c is not None]
-    if not present:
-        return None
-    return {k: sum(int(c.get(k, 0)) for c in present) for k in EXECUTION_KEYS}
 
 
 def _train_epoch(

@@ -59,12 +59,26 @@ def shots(text: str) -> int | None:
     return value
 
 
+TRACKING_KINDS = ("csv", "tensorboard", "mlflow")
+TRACKING_MODULES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # the package each tracker imports
+
+
+def check_tracking_available(kinds: list[str] | tuple[str, ...]) -> None:
+    """Raise :class:`BridgeError` for an unknown tracker, or one whose package is missing (naming the extra)."""
+    for kind in kinds:
+        if kind not in TRACKING_KINDS:
+            raise BridgeError(f"unknown tracking {kind!r}: choose from {', '.join(TRACKING_KINDS)}")
+        module = TRACKING_MODULES.get(kind)
+        if module and importlib.util.find_spec(module) is None:
+            raise BridgeError(
+                f'--tracking {kind} needs the {module} package: pip install "qml-bridge[tracking]" (or {module})'
+            )
+
+
 def tracking(text: str) -> str:
     """A ``--tracking`` name whose package is installed (``pip install "qml-bridge[tracking]"`` otherwise)."""
-    from bridge.app.tracking import check_available
-
     try:
-        check_available([text])
+        check_tracking_available([text])
     except BridgeError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text

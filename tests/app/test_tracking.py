@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from bridge.app import tracking
+from bridge.app import validate
 from bridge.app.cli import main
 from tests.support.runs import metrics, one_line, train_args
 
@@ -90,8 +90,8 @@ def test_a_resumed_run_continues_the_same_logs(tmp_path):
 
 def test_a_missing_tracker_package_is_exit_2_naming_the_extra(tmp_path, monkeypatch, capsys):
     """No local stand-in for an absent package: the import lookup says it is not there."""
-    real = tracking.importlib.util.find_spec
-    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None if name == "mlflow" else real(name))
+    real = validate.importlib.util.find_spec
+    monkeypatch.setattr(validate.importlib.util, "find_spec", lambda name: None if name == "mlflow" else real(name))
     with pytest.raises(SystemExit) as exit_:
         main(train_args(tmp_path / "run", "--tracking", "mlflow"))
     assert exit_.value.code == 2

@@ -23,17 +23,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bridge.app.checkpoints import RunCheckpoint
+from bridge.app.counting import quantum_devices, tracked
 from bridge.app.plots import plot_panels
-from bridge.app.train import (
-    CHECKPOINT,
-    Progress,
-    TrainConfig,
-    output_folder,
-    quantum_devices,
-    seed_everything,
-    tracked,
-    write_metrics,
-)
+from bridge.app.train import CHECKPOINT, Progress, TrainConfig, output_folder, seed_everything, write_metrics
 from bridge.circuits import ry_rotation
 from bridge.layers import QuantumLayer
 
