@@ -23,15 +23,47 @@ import csv
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from bridge.app.checkpoints import write_json
+from bridge.app.run_folder import check_regular
 from bridge.app.validate import check_tracking_available
+from bridge.exceptions import DataError
 
 STATE = "tracking.json"  # the MLflow run id, so that --resume continues the same run
+STATE_MAX_BYTES = 4096  # the file holds a run id and a tracking URI; anything larger is not ours
+RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids: uuid4().hex
+
+
+def read_run_id(state: Path) -> str | None:
+    """The MLflow run id an earlier run of this folder kept in ``state`` (``OUT/tracking.json``), or ``None`` when
+    there is no such file. The file is untrusted: at most :data:`STATE_MAX_BYTES`, a regular file, a JSON object
+    whose ``mlflow_run_id`` is 32 hexadecimal digits.
+
+    Raises:
+        DataError: naming the file, what is wrong with it, and the fix.
+    """
+    check_regular(state)
+    try:
+        with state.open("rb") as f:
+            raw = f.read(STATE_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    fix = f"remove {state} to start a new MLflow run, or resume with the file the earlier run wrote"
+    if len(raw) > STATE_MAX_BYTES:
+        raise DataError(f"{state} is larger than {STATE_MAX_BYTES} bytes, so not the run id qml-bridge wrote; {fix}")
+    try:
+        content = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{state} is not valid JSON ({e}); {fix}") from None
+    run_id = content.get("mlflow_run_id") if isinstance(content, dict) else None
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise DataError(f"{state} holds no MLflow run id (32 hexadecimal digits under \"mlflow_run_id\"); {fix}")
+    return run_id
 
 
 class Writer(Protocol):
@@ -139,9 +171,7 @@ class MlflowWriter:
             location = None if os.environ.get("MLFLOW_TRACKING_URI") else (store / "artifacts").resolve().as_uri()
             experiment_id = self._client.create_experiment(name, artifact_location=location)
         state = out / STATE
-        earlier = (
-            json.loads(state.read_text()).get("mlflow_run_id") if resume_step is not None and state.is_file() else None
-        )
+        earlier = read_run_id(state) if resume_step is not None else None
         if earlier:
             self.run_id = str(earlier)
             self._client.update_run(self.run_id, status="RUNNING")

@@ -4,6 +4,7 @@ client on a real local store), a resumed run continuing the same logs, and a mis
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,37 @@ def test_a_resumed_run_continues_the_same_logs(tmp_path):
     assert _csv_steps(out, "train/batch_loss") == list(range(1, 2 * STEPS + 1))
     assert [step for step, _ in _tensorboard(out, "train/batch_loss")] == list(range(1, 2 * STEPS + 1))
     assert [m.step for m in client.get_metric_history(first, "epoch/train_loss")] == [STEPS, 2 * STEPS]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"{" + b" " * 5000 + b"}", "larger than 4096 bytes"),
+        (b"\xff\xfe not json", "not valid JSON"),
+        (b'{"mlflow_run_id": "../../etc"}', "holds no MLflow run id"),
+        (b"[1, 2]", "holds no MLflow run id"),
+        (None, "a symbolic link"),
+    ],
+    ids=["too-large", "not-json", "bad-id", "not-an-object", "symlink"],
+)
+def test_a_resume_refuses_a_tampered_run_id_file(one_epoch, tmp_path, capsys, content, problem):
+    """``OUT/tracking.json`` is untrusted: bounded, a regular file, a JSON object with a 32-hex-digit run id;
+    anything else is exit 2 naming the file, before a step is trained or an MLflow run touched."""
+    out = tmp_path / "run"
+    shutil.copytree(one_epoch, out)
+    state = out / "tracking.json"
+    state.unlink()
+    if content is None:
+        (tmp_path / "elsewhere.json").write_text('{"mlflow_run_id": "%s"}' % ("0" * 32))
+        state.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        state.write_bytes(content)
+    before = (out / "mlruns" / "mlflow.db").read_bytes()
+    args = ["train", "mnist01", "--epochs", "2", "--no-progress", "--out", str(out), "--resume", *ALL]
+    assert main(args) == 2
+    line = one_line(capsys.readouterr().err)
+    assert str(state) in line and problem in line and ("remove" in line or "choose another --out" in line)
+    assert (out / "mlruns" / "mlflow.db").read_bytes() == before
 
 
 def test_a_missing_tracker_package_is_exit_2_naming_the_extra(tmp_path, monkeypatch, capsys):
