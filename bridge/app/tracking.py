@@ -62,7 +62,7 @@ def read_run_id(state: Path) -> str | None:
         raise DataError(f"{state} is not valid JSON ({e}); {fix}") from None
     run_id = content.get("mlflow_run_id") if isinstance(content, dict) else None
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-        raise DataError(f"{state} holds no MLflow run id (32 hexadecimal digits under \"mlflow_run_id\"); {fix}")
+        raise DataError(f'{state} holds no MLflow run id (32 hexadecimal digits under "mlflow_run_id"); {fix}')
     return run_id
 
 
