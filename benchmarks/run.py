@@ -21,8 +21,9 @@ of a table is measured in the same run, so ratios compare like with like):
 * MEM: resident memory and compiled structures after each of 5 W2 epochs (batch size 1, ``bridge``).
 
 Engines: ``bridge`` (this project's device, profile ``aer``), ``bridge-shots`` (``aer-shots``), ``default-ps``
-(default.qubit, parameter-shift) and ``default-ps-shots`` (1024 shots), ``lightning-ps-shots``, ``default-bp``
-(backprop), ``lightning-adj`` (adjoint), ``reference`` (``bridge.reference``), ``qiskit-ml``
+(default.qubit, parameter-shift) and ``default-ps-shots`` (1024 shots), ``lightning-ps-shots``, ``fast``
+(the ``fast`` profile: default.qubit, backprop), ``lightning-adj`` (adjoint), ``reference`` (``bridge.reference``),
+``qiskit-ml``
 (qiskit-machine-learning's ``EstimatorQNN`` + ``TorchConnector`` on Aer's ``EstimatorV2``), ``aer-stock``
 (pennylane-qiskit ``qiskit.aer``) and ``textbook`` (one ``AerSimulator.run`` per circuit, shift rule by hand):
 the last two only in W1, where one run takes minutes. An engine whose run exceeds ``--budget`` seconds stops
@@ -57,11 +58,11 @@ PROFILES = {
     "default-ps": ("default", None, None),
     "default-ps-shots": ("default", None, 1024),
     "lightning-ps-shots": ("lightning", None, 1024),
-    "default-bp": ("default", "backprop", None),
+    "fast": ("fast", None, None),
     "lightning-adj": ("lightning", "adjoint", None),
     "aer-stock": ("aer-stock", None, None),
 }
-EXACT = ["bridge", "default-ps", "default-bp", "lightning-adj", "reference", "qiskit-ml"]
+EXACT = ["bridge", "default-ps", "fast", "lightning-adj", "reference", "qiskit-ml"]
 SHOTS = ["bridge-shots", "default-ps-shots", "lightning-ps-shots"]
 
 
@@ -414,7 +415,7 @@ def cells(workloads: list[str], engines: list[str]) -> list[tuple]:
                     "W2",
                     f"epoch bs {bs}",
                     {"batch_size": bs},
-                    pick(["bridge", "default-ps", "default-bp", "reference", "classical"]),
+                    pick(["bridge", "default-ps", "fast", "reference", "classical"]),
                     lambda e, bs=bs: lambda: mnist_epoch(e, bs),
                 )
             )

@@ -23,7 +23,7 @@ from bridge.verification.model import Model
 from bridge.verification.rows import Engine, Row, write_rows
 from bridge.verification.run import verify_model
 
-DEFAULT_PROFILES = ("default", "lightning", "aer", "aer-shots")
+DEFAULT_PROFILES = ("default", "fast", "lightning", "aer", "aer-shots")
 
 
 @dataclass(frozen=True)

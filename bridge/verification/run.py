@@ -65,7 +65,7 @@ from bridge.verification.translate import Untranslatable
 
 __all__ = ["DEFAULT_PROFILES", "Model", "as_model", "load_model", "verify_model"]
 
-DEFAULT_PROFILES = ("default", "aer", "aer-shots")
+DEFAULT_PROFILES = ("default", "fast", "aer", "aer-shots")
 MAX_BATCH = 1024  # rows a verification evaluates: beyond, minutes per engine (refused, with the bound)
 FLOAT32_TOLERANCE = 1e-6  # times the largest |value| or |gradient| (at least 1): qiskit-ml's float32 outputs
 

@@ -62,9 +62,9 @@ def _rows(rows):
 def test_every_example_layer_verifies_from_the_cli(name, capsys):
     assert main(["verify", "--model", f"examples/{name}.py:quantum_layer"]) == 0
     out = capsys.readouterr().out
-    for engine in ("finite-diff", "reference (Aer)", "default", "aer", "aer-shots"):
+    for engine in ("finite-diff", "reference (Aer)", "default", "fast", "aer", "aer-shots"):
         assert f"| {engine} vs truth |" in out
-    assert "verification: all 5 comparisons within tolerance" in out
+    assert "verification: all 6 comparisons within tolerance" in out
 
 
 def test_a_user_file_with_pennylane_templates_verifies_against_three_implementations(user_file, capsys, tmp_path):
