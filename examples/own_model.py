@@ -64,7 +64,8 @@ def main(out: str = "runs/own-model", epochs: int = 2) -> dict:
     train = load_split("MNIST", train=True, classes=(0, 1), per_class=100)
     test = load_split("MNIST", train=False, classes=(0, 1), per_class=100)
     metrics = fit(SmallHybrid(), train, test, epochs=epochs, batch_size=8, lr=0.01, out=out)
-    print(metrics["summary"])
+    if "summary" in metrics:  # rank 0 reports the run; under torchrun the other ranks return their own counts
+        print(metrics["summary"])
     return metrics
 
 

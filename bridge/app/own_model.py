@@ -150,7 +150,8 @@ def fit(
     Returns:
         The metrics written to ``out/metrics.json``: settings, ``train_loss`` per epoch (``train_accuracy``),
         ``test_loss`` (``test_accuracy``), seconds and ``execution`` (jobs, PUB rows and shots, ``None`` without a
-        ``bridge.qiskit`` device).
+        ``bridge.qiskit`` device). Under ``torchrun`` rank 0 returns (and writes) these; every other rank returns
+        ``{"rank": r, "execution": …}``, its own counts.
 
     Raises:
         BridgeError: an empty training set, a batch larger than it, an unknown tracker or a missing package, a

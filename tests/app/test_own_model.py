@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,3 +66,21 @@ def test_bad_input_is_an_error_naming_it(own_model, tmp_path):
     with pytest.raises(BridgeError, match="unknown tracking 'wandb'"):
         fit(own_model.SmallHybrid("default"), [(torch.zeros(1, 28, 28), 0)], tracking=["wandb"], out=tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_example_trains_under_torchrun_on_two_ranks(tmp_path):
+    """``torchrun --nproc-per-node 2 examples/own_model.py OUT``: a real two-process run of a user's model through
+    ``fit``; rank 0 alone writes, the jobs of both ranks are summed, and it still learns."""
+    out = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        [*torchrun, str(EXAMPLE), str(out)], capture_output=True, text=True, timeout=600, cwd=EXAMPLE.parents[1]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["train_samples"] == 200
+    assert metrics["test_accuracy"] >= 0.95, metrics["summary"]
+    # each rank: 13 steps of 8 of its 100 images per epoch, 2 epochs, one job a step; one test pass of 200 on rank 0
+    per_rank = [r["primitive_jobs"] for r in metrics["execution_per_rank"]]
+    assert sum(per_rank) == metrics["execution"]["primitive_jobs"] and min(per_rank) >= 2 * 13
+    assert done.stdout.count(metrics["summary"]) == 1  # printed by rank 0 alone
