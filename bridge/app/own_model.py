@@ -137,8 +137,10 @@ def fit(
         test_data: the same, evaluated after training (``None``: no test).
         loss: ``loss(outputs, targets)`` → mean loss of a batch (default: ``nll_loss`` of log-probabilities).
         classifies: count accuracy as ``outputs.argmax(1) == targets`` (default: whether ``loss`` is the default).
-        epochs, batch_size, lr: passes over ``train_data``, samples per step (per rank under torchrun), Adam's
-            learning rate (``optimizer`` replaces Adam: ``params -> Optimizer``).
+        epochs: passes over ``train_data``.
+        batch_size: samples per step (per rank under torchrun).
+        lr: Adam's learning rate.
+        optimizer: replaces Adam: ``params -> Optimizer``.
         out: the run's folder (``metrics.json``, ``loss.png``, ``checkpoint.pt``, the trackers' files).
         seed: seeds torch, NumPy and Python before training, and the data order.
         resume: continue from ``out/checkpoint.pt`` (the same model, data sizes, seed and batch size).
