@@ -23,6 +23,7 @@ from qiskit.circuit import Parameter
 from qiskit.quantum_info import Pauli, SparsePauliOp
 
 from bridge.exceptions import InputError
+from bridge.qiskit import stacking
 
 # Submits a job (``submit()``) and returns ``read(result)``: plain by default, with retries in the device.
 JobRunner = Callable[..., Any]
@@ -120,34 +121,56 @@ def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] 
 MAX_EXPERIMENTS_PER_RUN = 4096
 
 
-def _experiments(simulator: Any, pubs: Sequence[Pub], run_job: JobRunner, **options: Any) -> list[list[Any]]:
+def _experiments(
+    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner, *, stack_rows: bool = False, **options: Any
+) -> list[list[Any]]:
     """Run prepared PUBs on Aer, parameters bound in the simulator (``runtime_parameter_bind_enable``, a run
-    option: the backend given is the one that runs, with its own options otherwise); per PUB, the ``data`` of each
-    of its experiments (one per row, or one for a parameter-free circuit). All rows in one run, or in runs of at
-    most :data:`MAX_EXPERIMENTS_PER_RUN` experiments."""
-    pieces = []  # (pub index, circuit, binds, experiments)
+    option: the backend given is the one that runs, with its own options otherwise). All rows in one run, or in
+    runs of at most :data:`MAX_EXPERIMENTS_PER_RUN` experiments.
+
+    Per PUB: with ``stack_rows`` (exact runs), each row's saved data as ``{label: value}``, several rows to an
+    experiment (:mod:`bridge.qiskit.stacking`); else the ``data`` of each experiment, one per row. Either way a
+    parameter-free circuit runs once, its one result standing for every row.
+    """
+    # (PUB index, circuit, parameter binds, experiments, its stacking or None)
+    pieces: list[tuple[int, Any, dict[Any, Any], int, stacking.Stacked | None]] = []
     for index, pub in enumerate(pubs):
         parameters = list(pub.circuit.parameters)
         if pub.values.shape[1] == 0:  # parameter-free: the phase placeholder, one experiment for every row
-            pieces.append((index, pub.circuit, {parameters[0]: [0.0]}, 1))
+            pieces.append((index, pub.circuit, {parameters[0]: [0.0]}, 1, None))
+            continue
+        if stack_rows:
+            k = stacking.rows_per_experiment(pub.circuit.num_qubits)
+            for start in range(0, pub.rows, MAX_EXPERIMENTS_PER_RUN * k):
+                chunk = pub.values[start : start + MAX_EXPERIMENTS_PER_RUN * k]
+                for first, size, n in stacking.split(len(chunk), k):
+                    plan = stacking.stacked(pub.circuit, size)
+                    binds = stacking.bindings(plan, chunk[first : first + size * n])
+                    pieces.append((index, plan.circuit, binds, n, plan))
             continue
         for start in range(0, pub.rows, MAX_EXPERIMENTS_PER_RUN):
             chunk = np.ascontiguousarray(pub.values[start : start + MAX_EXPERIMENTS_PER_RUN].T)
-            pieces.append((index, pub.circuit, dict(zip(parameters, chunk, strict=True)), chunk.shape[1]))
+            pieces.append((index, pub.circuit, dict(zip(parameters, chunk, strict=True)), chunk.shape[1], None))
     out: list[list[Any]] = [[] for _ in pubs]
     run: list[tuple] = []
     for piece in [*pieces, None]:
         if piece is None or run and sum(p[3] for p in run) + piece[3] > MAX_EXPERIMENTS_PER_RUN:
-            circuits, binds = [p[1] for p in run], [p[2] for p in run]
+            circuits, run_binds = [p[1] for p in run], [p[2] for p in run]
             result = run_job(
-                lambda c=circuits, b=binds: simulator.run(
+                lambda c=circuits, b=run_binds: simulator.run(
                     c, parameter_binds=b, runtime_parameter_bind_enable=True, **options
                 ),
                 read=successful,
             )
             start = 0
-            for index, _, _, n in run:
-                out[index].extend(r.data for r in result.results[start : start + n])
+            for index, _, _, n, plan in run:
+                data = [r.data for r in result.results[start : start + n]]
+                if plan is not None:
+                    out[index].extend(stacking.unstacked(plan, data))
+                elif stack_rows:
+                    out[index].extend(d.to_dict() for d in data)
+                else:
+                    out[index].extend(data)
                 start += n
             run = []
         if piece is not None:
@@ -169,7 +192,7 @@ def exact_expectations(
     The PUBs' circuits must come from :func:`prepare_exact` with their observables.
     """
     out = []
-    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
+    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, stack_rows=True, **options), strict=True):
         n = len(data)
         labels = sorted({label for obs in pub.observables for label in obs.paulis.to_labels()})
         column = {label: j for j, label in enumerate(labels)}
@@ -177,7 +200,7 @@ def exact_expectations(
         for m, obs in enumerate(pub.observables):
             for label, c in zip(obs.paulis.to_labels(), obs.coeffs.real, strict=True):
                 weights[column[label], m] += c
-        terms = np.array([[d.to_dict()[label] for label in labels] for d in data])
+        terms = np.array([[d[label] for label in labels] for d in data])
         out.append(_all_rows(terms.reshape(n, len(labels)) @ weights, pub.rows))
     return out
 
@@ -206,9 +229,9 @@ def _saved_in_wire_order(
     """Each experiment's saved ``field`` (an array over the ``2**n`` basis states, Qiskit's order: qubit 0 least
     significant) as ``(rows, 2**n)`` per PUB in PennyLane's order (wire 0 most significant)."""
     out = []
-    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, **options), strict=True):
+    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, stack_rows=True, **options), strict=True):
         n, q = len(data), pub.circuit.num_qubits
-        saved = np.stack([np.asarray(getattr(d, field)) for d in data])
+        saved = np.stack([np.asarray(d[field]) for d in data])
         out.append(_all_rows(saved.reshape((n, *[2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1), pub.rows))
     return out
 

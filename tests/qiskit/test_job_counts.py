@@ -42,8 +42,13 @@ def calls(monkeypatch):
 
         def spy(self, *args, _name=name, _original=original, **kwargs):
             counter[_name] += 1
-            if kwargs.get("parameter_binds"):  # Aer: one experiment per row of each circuit's bindings
-                counter[f"{_name} rows"] += sum(len(next(iter(b.values()))) for b in kwargs["parameter_binds"])
+            if kwargs.get("parameter_binds"):  # Aer: one experiment per row of bindings, each running as many
+                # parameter rows as the circuit has segments (one, and one more after each set_statevector)
+                circuits = args[0] if isinstance(args[0], list) else [args[0]]
+                counter[f"{_name} rows"] += sum(
+                    len(next(iter(b.values()))) * (1 + sum(i.operation.name == "set_statevector" for i in c.data))
+                    for c, b in zip(circuits, kwargs["parameter_binds"], strict=True)
+                )
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, method, spy)
