@@ -140,7 +140,7 @@ def _experiments(
             pieces.append((index, pub.circuit, {parameters[0]: [0.0]}, 1, None))
             continue
         if stack_rows:
-            k = stacking.rows_per_experiment(pub.circuit.num_qubits)
+            k = stacking.rows_per_experiment(pub.circuit.num_qubits, pub.rows)
             for start in range(0, pub.rows, MAX_EXPERIMENTS_PER_RUN * k):
                 chunk = pub.values[start : start + MAX_EXPERIMENTS_PER_RUN * k]
                 for first, size, n in stacking.split(len(chunk), k):

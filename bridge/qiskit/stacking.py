@@ -13,6 +13,7 @@ Only exact (ideal, saved-data) runs are stacked; sampled and noisy runs keep one
 from __future__ import annotations
 
 import cmath
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +29,15 @@ AMPLITUDES = 2**12  # fewer rows per experiment as the state grows: where simula
 CACHE_SIZE = 256  # stacked circuits kept (per compiled structure: k rows, and the rest of a job's rows)
 
 
-def rows_per_experiment(num_qubits: int) -> int:
-    """How many rows of a ``num_qubits`` circuit one experiment runs: :data:`MAX_ROWS` up to 8 qubits, halving
-    with each further qubit, 1 from 12 qubits on."""
-    return max(1, min(MAX_ROWS, AMPLITUDES // 2**num_qubits))
+def rows_per_experiment(num_qubits: int, rows: int) -> int:
+    """How many of ``rows`` rows of a ``num_qubits`` circuit one experiment runs.
+
+    A run costs about ``rows × (a + b/k) + c × k``: ``a`` the simulation of a row, ``b`` Aer's overhead per
+    experiment, ``c`` per row of the stacked circuit to convert it for Aer once per run (at 4 qubits ``b`` ≈ 65 µs,
+    ``c`` ≈ 0.66 ms), least at ``k = √(rows·b/c) ≈ √(rows/10)``; at most :data:`MAX_ROWS` up to 8 qubits, halving
+    with each further qubit, 1 from 12 qubits on.
+    """
+    return max(1, min(MAX_ROWS, AMPLITUDES // 2**num_qubits, math.isqrt(rows // 10)))
 
 
 @dataclass(frozen=True)
