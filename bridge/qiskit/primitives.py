@@ -95,10 +95,17 @@ def phase_for_aer(circuit: QuantumCircuit, *, keep: bool) -> QuantumCircuit:
     return moved
 
 
+# Observables of I and Z only are read from the saved probabilities up to this many qubits (one saved array per row
+# instead of one expectation value per Pauli term: at 4 qubits Aer builds the results of 4 saves in 52 µs a row,
+# of one probability array in 4 µs, benchmarks/aer_rows.py); beyond, the 2**n probabilities outweigh the saves.
+DIAGONAL_FROM_PROBABILITIES_UP_TO = 10
+
+
 def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] | None = None) -> QuantumCircuit:
     """A copy of ``circuit`` ready for :func:`exact_expectations` (``observables`` given) or
-    :func:`exact_statevectors` (``None``): Aer save instructions for every Pauli term of the observables,
-    or for the state vector. Done once per compiled structure, not per job.
+    :func:`exact_statevectors` (``None``): Aer save instructions for every Pauli term of the observables (for
+    observables of I and Z only, up to :data:`DIAGONAL_FROM_PROBABILITIES_UP_TO` qubits, the probabilities they
+    are computed from), or for the state vector. Done once per compiled structure, not per job.
 
     Every circuit of an Aer job with ``parameter_binds`` needs a binding, so a parameter-free circuit gets
     a global-phase parameter (bound to 0: one experiment).
@@ -111,9 +118,25 @@ def prepare_exact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp] 
     if observables == PROBABILITIES:
         prepared.save_probabilities()
         return prepared
-    for label in sorted({label for obs in observables for label in obs.paulis.to_labels()}):
+    labels = sorted({label for obs in observables for label in obs.paulis.to_labels()})
+    if prepared.num_qubits <= DIAGONAL_FROM_PROBABILITIES_UP_TO and all(set(label) <= {"I", "Z"} for label in labels):
+        prepared.save_probabilities()  # one saved array; every diagonal term is a signed sum of it (NumPy)
+        return prepared
+    for label in labels:
         prepared.save_expectation_value(Pauli(label), qubits=range(prepared.num_qubits), label=label)
     return prepared
+
+
+def diagonal_signs(labels: Sequence[str], num_qubits: int) -> np.ndarray:
+    """``(2**n, len(labels))``: entry ``[b, l]`` is ``⟨b|P_l|b⟩ = ±1`` for the diagonal Pauli label ``P_l`` (Qiskit's
+    order: the label's last character acts on qubit 0) and basis state ``b`` (qubit 0 least significant)."""
+    basis = np.arange(2**num_qubits)[:, None]
+    masks = np.array([sum(1 << q for q, c in enumerate(reversed(label)) if c == "Z") for label in labels])
+    parity = np.zeros((2**num_qubits, len(labels)), dtype=np.int64)
+    bits = basis & masks[None, :]
+    for q in range(num_qubits):
+        parity ^= (bits >> q) & 1
+    return 1.0 - 2.0 * parity
 
 
 # Aer's handling of a run's results grows faster than linearly in its experiments (measured: 56 µs an experiment
@@ -200,7 +223,11 @@ def exact_expectations(
         for m, obs in enumerate(pub.observables):
             for label, c in zip(obs.paulis.to_labels(), obs.coeffs.real, strict=True):
                 weights[column[label], m] += c
-        terms = np.array([[d[label] for label in labels] for d in data])
+        if data and "probabilities" in data[0]:  # diagonal terms from the saved probabilities (prepare_exact)
+            probabilities = np.stack([np.asarray(d["probabilities"]) for d in data])
+            terms = probabilities @ diagonal_signs(labels, pub.circuit.num_qubits)
+        else:
+            terms = np.array([[d[label] for label in labels] for d in data])
         out.append(_all_rows(terms.reshape(n, len(labels)) @ weights, pub.rows))
     return out
 

@@ -70,14 +70,18 @@ def test_each_row_of_a_stacked_run_is_the_row_run_alone(n, rows, experiments):
 
     z = [SparsePauliOp("I" * (n - 1 - q) + "Z" + "I" * q) for q in range(n)]
     mixed = [SparsePauliOp.from_list([("X" * n, 0.5), ("Y" + "I" * (n - 1), -2.0)])]
-    pub = Pub(primitives.prepare_exact(circuit, [*z, *mixed]), values, tuple([*z, *mixed]))
-    (values_out,) = primitives.exact_expectations(simulator, [pub])
-    for m, op in enumerate([*z, *mixed]):
-        expected = [Statevector(_to_qiskit_order(s, n)).expectation_value(op).real for s in truth]
-        assert np.abs(values_out[:, m] - expected).max() <= 1e-12
+    zz = [SparsePauliOp.from_list([("Z" * n, 1.5), ("I" * n, 0.25)])]
+    for observables in ([*z, *zz], [*z, *mixed]):  # diagonal: from saved probabilities; mixed: saved expectations
+        pub = Pub(primitives.prepare_exact(circuit, observables), values, tuple(observables))
+        saves = {i.operation.name for i in pub.circuit.data if i.operation.name.startswith("save_")}
+        assert saves == ({"save_probabilities"} if observables[-1] is zz[0] else {"save_expval"})
+        (values_out,) = primitives.exact_expectations(simulator, [pub])
+        for m, op in enumerate(observables):
+            expected = [Statevector(_to_qiskit_order(s, n)).expectation_value(op).real for s in truth]
+            assert np.abs(values_out[:, m] - expected).max() <= 1e-12
 
-    # three runs of rows: whole experiments of k rows and one of the rest, never a row twice
-    assert experiments == [-(-rows // k)] * 3
+    # four runs of rows: whole experiments of k rows and one of the rest, never a row twice
+    assert experiments == [-(-rows // k)] * 4
 
 
 def _to_qiskit_order(state: np.ndarray, n: int) -> np.ndarray:
@@ -125,3 +129,10 @@ def test_what_cannot_be_stacked_is_refused():
     early.rx(Parameter("a"), 0)
     with pytest.raises(ValueError, match="at the end"):
         stacking.stack(early, 2)
+
+
+def test_diagonal_observables_are_read_from_probabilities_up_to_10_qubits():
+    for n, save in ((10, "save_probabilities"), (11, "save_expval")):
+        z = [SparsePauliOp("I" * (n - 1) + "Z")]
+        prepared = primitives.prepare_exact(_circuit(n, phase=0.0), z)
+        assert {i.operation.name for i in prepared.data if i.operation.name.startswith("save_")} == {save}
