@@ -24,6 +24,8 @@ Schema (every key but ``device`` and ``description`` optional)::
     retries = 3                      # bridge.qiskit: retries of a failed primitive job, 0 … 20
     retry_backoff = 1.0              # seconds before the first retry, doubled for each further one (≤ 3600)
     job_timeout = 600.0              # seconds to wait for one job, > 0 and ≤ 30 days (omit: no limit)
+    threads = 4                      # bridge.qiskit on Aer: threads of this process's runs, 1 … 4096 (omit: the
+                                     # process's share of the cores, bridge.qiskit.cores)
 
     [ibm]                            # only for IBM backends (real or fake)
     backend = ""                     # empty: least busy device with enough qubits; "fake_manila" for "fake"

@@ -80,6 +80,8 @@ class QiskitBatchDevice(Device):
         fuse_gradient: one job per training step (default): PennyLane asks for results and Jacobians together
             (``grad_on_execution``), and the forward job also runs the shifted rows of every differentiated
             tape; ``False``: the backward pass sends them in a job of its own.
+        threads: threads of the device's Aer runs (default: this process's share of the cores, shared among
+            torchrun's local ranks; :mod:`bridge.qiskit.cores`).
 
     Attributes:
         settings: what the device was built from (:class:`~bridge.qiskit.settings.DeviceSettings`).
@@ -113,6 +115,7 @@ class QiskitBatchDevice(Device):
         runtime_options: dict[str, Any] | None = None,
         dry_run: bool | None = None,
         fuse_gradient: bool | None = None,
+        threads: int | None = None,
     ) -> None:
         # the construction arguments, as given (pickling rebuilds the device from them)
         self._init_args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -148,6 +151,7 @@ class QiskitBatchDevice(Device):
             runtime_options=settings.runtime_options,
             dry_run=settings.dry_run,
             on_retry=self._count_retry,
+            threads=settings.threads,
         )
         self._forward = ForwardOutputs()
 

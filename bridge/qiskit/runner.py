@@ -41,6 +41,7 @@ class Runner:
         runtime_options: options of the runtime ``EstimatorV2`` (and of ``SamplerV2`` where it takes them).
         dry_run: return zeros instead of submitting.
         on_retry: called before each retry (the device counts retries in its tracker).
+        threads: threads of Aer runs (``None``: this process's share of the cores, :mod:`bridge.qiskit.cores`).
 
     Raises:
         ProfileError: an unknown execution mode, or options the runtime's ``EstimatorOptions`` refuses.
@@ -57,8 +58,11 @@ class Runner:
         runtime_options: dict[str, Any],
         dry_run: bool,
         on_retry: Callable[[int], None] | None = None,
+        threads: int | None = None,
     ) -> None:
         from qiskit_aer import AerSimulator
+
+        from bridge.qiskit.cores import thread_budget
 
         if execution_mode not in EXECUTION_MODES:
             raise ProfileError(f"execution_mode {execution_mode!r} is not one of {', '.join(EXECUTION_MODES)}")
@@ -75,7 +79,15 @@ class Runner:
         # and its options), parameters bound inside Aer (runtime_parameter_bind_enable, a run option: about 2x faster
         # than binding each experiment in Python, measured); "automatic" would be free to pick another method
         self.exact_simulator = backend if ideal else None
-        self._exact_options = {"method": "statevector"} if ideal and backend.options.method == "automatic" else {}
+        self._exact_options: dict[str, Any] = (
+            {"method": "statevector"} if ideal and backend.options.method == "automatic" else {}
+        )
+        # Aer runs a job's experiments on this process's share of the cores (a stacked run scales: W3 at 4 qubits,
+        # batch 256, 1.33x on 2 threads; 14 qubits 2.0x); None where Aer does not run the job
+        self.threads = thread_budget(threads) if self._is_aer else None
+        self._parallel = {"max_parallel_threads": self.threads, "max_parallel_experiments": self.threads}
+        if self._is_aer:
+            self._exact_options.update(self._parallel)
         self._sampler: primitives.Sampler | None = None
         self._estimator: primitives.RuntimeEstimator | None = None
         self._mode: Any = None
@@ -138,6 +150,7 @@ class Runner:
             simulator.set_options(
                 noise_model=reduced_noise_model(self.backend.options.noise_model, qubits),
                 runtime_parameter_bind_enable=True,
+                **self._parallel,
             )
             self._reduced[qubits] = simulator
         return self._reduced[qubits]
