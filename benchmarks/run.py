@@ -54,6 +54,7 @@ from report import current_commit, git, write_block
 
 PROFILES = {
     "bridge": ("aer", None, None),
+    "bridge-1core": ("aer", None, None),  # [qiskit] threads = 1 (_profile)
     "bridge-shots": ("aer-shots", None, None),
     "default-ps": ("default", None, None),
     "default-ps-shots": ("default", None, 1024),
@@ -69,6 +70,8 @@ SHOTS = ["bridge-shots", "default-ps-shots", "lightning-ps-shots"]
 def _profile(engine: str):
     base, method, shots = PROFILES[engine]
     prof = load_profile(base)
+    if engine == "bridge-1core":
+        prof = dataclasses.replace(prof, qiskit=dataclasses.replace(prof.qiskit, threads=1))
     if method:
         prof = dataclasses.replace(prof, diff_method=method)
     return prof.with_shots(shots) if shots else prof
@@ -379,13 +382,14 @@ def cells(workloads: list[str], engines: list[str]) -> list[tuple]:
             )
         )
     if "W3" in workloads:
-        for q in (2, 4, 6, 8, 10, 12):
+        for q in (2, 4, 6, 8, 10, 12, 14):
             out.append(
                 (
                     "W3-qubits",
                     f"{q}q batch 16",
                     {"qubits": q, "batch": 16},
-                    pick(EXACT),
+                    # 14 qubits: the bridge on all cores and on one, against default.qubit (the others take minutes)
+                    pick(["bridge", "bridge-1core", "default-ps"] if q == 14 else [*EXACT, "bridge-1core"]),
                     lambda e, q=q: lambda: training_step(e, q, 16, inputs_trainable=False),
                 )
             )
@@ -395,19 +399,20 @@ def cells(workloads: list[str], engines: list[str]) -> list[tuple]:
                     "W3-batch",
                     f"4q batch {b}",
                     {"qubits": 4, "batch": b},
-                    pick(EXACT),
+                    pick([*EXACT, "bridge-1core", "bridge-shots"]),
                     lambda e, b=b: lambda: training_step(e, 4, b, inputs_trainable=False),
                 )
             )
-        out.append(
-            (
-                "W3-shots",
-                "4q batch 16, 1024 shots",
-                {"qubits": 4, "batch": 16},
-                pick(SHOTS),
-                lambda e: lambda: training_step(e, 4, 16, inputs_trainable=False),
+        for b in (1, 16, 64, 256):
+            out.append(
+                (
+                    "W3-shots",
+                    f"4q batch {b}, 1024 shots",
+                    {"qubits": 4, "batch": b},
+                    pick(SHOTS),
+                    lambda e, b=b: lambda: training_step(e, 4, b, inputs_trainable=False),
+                )
             )
-        )
     if "W2" in workloads:
         for bs in (1, 32):
             out.append(
@@ -415,7 +420,8 @@ def cells(workloads: list[str], engines: list[str]) -> list[tuple]:
                     "W2",
                     f"epoch bs {bs}",
                     {"batch_size": bs},
-                    pick(["bridge", "default-ps", "fast", "reference", "classical"]),
+                    # aer-stock (pennylane-qiskit) only at batch size 1, the main job's: about 50 s an epoch
+                    pick(["bridge", "default-ps", "fast", "reference", "classical", *["aer-stock"][: bs == 1]]),
                     lambda e, bs=bs: lambda: mnist_epoch(e, bs),
                 )
             )
@@ -448,7 +454,9 @@ def _warm_then(step: Callable[[], None], engine: str) -> Callable[[], None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="W1,W3,W2,NOISE,LARGE,JOBS,MEM")
-    parser.add_argument("--engines", default=",".join([*EXACT, *SHOTS, "aer-stock", "textbook", "classical"]))
+    parser.add_argument(
+        "--engines", default=",".join([*EXACT, "bridge-1core", *SHOTS, "aer-stock", "textbook", "classical"])
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--budget", type=float, default=30.0, help="seconds: a slower run ends the engine's repeats and its sweep"
@@ -560,7 +568,8 @@ def tables(rows: list[dict], jobs: list[dict] | None, memory: dict | None = None
         )
     targets = target_table(rows, jobs, memory)
     if targets:
-        print_("\nTargets of issue #10 on this run (ratio: `bridge` time / the other engine's)\n\n" + targets)
+        print_("\nTargets of issues #10 and #26 on this run (ratio: the first engine's time / the other's)\n")
+        print_(targets)
     return "\n".join(out)
 
 
@@ -572,8 +581,8 @@ def _seconds(rows: list[dict], workload: str, case: str, engine: str) -> float |
 
 
 def target_table(rows: list[dict], jobs: list[dict] | None, memory: dict | None) -> str:
-    """Issue #10's targets checked on this run's rows: ``| target | measured | met |``, one line per target whose
-    cells were measured."""
+    """Issues #10's and #26's targets checked on this run's rows: ``| target | measured | met |``, one line per
+    target whose cells were measured."""
     lines = []
 
     def ratios(workload: str, cases: list[str], mine: str, other: str) -> list[tuple[str, float]]:
@@ -599,17 +608,50 @@ def target_table(rows: list[dict], jobs: list[dict] | None, memory: dict | None)
             f"| jobs per training step: 1 on every Qiskit profile | {counts} at the backend ({where}; batch "
             f"{batches}) | {met} |"
         )
-    qubits = [f"{q}q batch 16" for q in (2, 4, 6, 8, 10, 12)]
+    qubits = [f"{q}q batch 16" for q in (2, 4, 6, 8, 10, 12, 14)]
     line(
         "W3 exact, weights only: ≤ 0.7× `default-ps`",
         ratios("W3-qubits", qubits, "bridge", "default-ps"),
         lambda v: v <= 0.7,
     )
+    batches = [f"4q batch {b}" for b in (1, 4, 16, 64, 256)]
+    # issue #26's targets
     line(
-        "W3 at 1024 shots: ≤ 1.0× `default-ps-shots`",
-        ratios("W3-shots", ["4q batch 16, 1024 shots"], "bridge-shots", "default-ps-shots"),
+        "#26: W3 exact ≤ 1.0× `default-ps` at batch 64",
+        ratios("W3-batch", ["4q batch 64"], "bridge", "default-ps"),
         lambda v: v <= 1.0,
     )
+    line(
+        "#26: W3 exact ≤ 2.0× `default-ps` at batch 256",
+        ratios("W3-batch", ["4q batch 256"], "bridge", "default-ps"),
+        lambda v: v <= 2.0,
+    )
+    line(
+        "#26: W3 at 1024 shots ≤ 1.0× `default-ps-shots` at every batch",
+        ratios("W3-shots", [f"4q batch {b}, 1024 shots" for b in (1, 16, 64, 256)], "bridge-shots", "default-ps-shots"),
+        lambda v: v <= 1.0,
+    )
+    line(
+        "#26: W3 exact ≤ 1.0× the bridge's 1024 shots at every batch",
+        ratios("W3-batch", batches, "bridge", "bridge-shots"),
+        lambda v: v <= 1.0,
+    )
+    line(
+        "#26: 12 and 14 qubits (batch 16) ≤ 0.5× `default-ps`",
+        ratios("W3-qubits", ["12q batch 16", "14q batch 16"], "bridge", "default-ps"),
+        lambda v: v <= 0.5,
+    )
+    one_core = ratios("W3-batch", ["4q batch 256"], "bridge-1core", "bridge") + ratios(
+        "W3-qubits", ["14q batch 16"], "bridge-1core", "bridge"
+    )
+    line("#26: all cores ≥ 1.7× faster than one (batch 256; 14 qubits)", one_core, lambda v: v >= 1.7, "{:.2f}×")
+    line(
+        "#26: the main job's epoch (batch size 1) ≤ 2× its classical network",
+        ratios("W2", ["epoch bs 1"], "bridge", "classical"),
+        lambda v: v <= 2.0,
+    )
+    stock = [(name, 1 / v) for name, v in ratios("W2", ["epoch bs 1"], "bridge", "aer-stock")]
+    line("#26: `aer` epoch at batch size 1 ≥ 25× faster than `aer-stock`", stock, lambda v: v >= 25, "{:.1f}× faster")
     line(
         "textbook epoch at batch 32: ≤ 4× the classical network",
         ratios("W2", ["epoch bs 32"], "bridge", "classical"),
