@@ -1,13 +1,14 @@
 """Where Aer's cost per PUB row goes (issue #26): one W3 training step (4 qubits, RX embedding + 2 strongly
-entangling layers, gradients for the weights) at batch 256 is 12,544 rows (49 a sample), which the bridge sends
-to Aer in runs of at most 4,096 experiments; those runs are captured and replayed alone, whole and with one
-thing changed at a time, one thread.
+entangling layers, gradients for the weights) at batch 256 is 12,544 rows (49 a sample). The bridge sends them to Aer
+stacked, several rows to an experiment (``bridge.qiskit.stacking``); those runs are captured and replayed on one
+thread as sent, then unstacked (one row per experiment, as before #26) with one thing changed at a time, then on
+all cores.
 
     python benchmarks/aer_rows.py [--batch 256] [--repeats 3] [--json benchmarks/aer_rows.json] [--write-docs]
 
-Columns: µs per row of the whole ``AerSimulator.run(...).result()``; of it, Aer's own reported time (the C++
-controller, ``Result.time_taken``: simulation, saving, building its output), ``Result.from_dict`` (Python objects
-from Aer's output) and the rest (submitting, converting the output to Python).
+Columns: µs per row of the whole ``AerSimulator.run(...).result()``; of it, Aer's own reported time (``time_taken``:
+converting the circuits for Aer, the C++ simulation, saving, building its output), ``Result.from_dict`` (Python
+objects from Aer's output) and the rest (submitting, converting the output to Python).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from qiskit import QuantumCircuit
+from qiskit.quantum_info import Pauli
 from qiskit.result import Result
 from qiskit_aer import AerSimulator
 from run import training_step
+
+from bridge.qiskit.cores import thread_budget
 
 from report import current_commit, git, write_block
 
@@ -48,8 +53,47 @@ def capture(batch: int) -> list[tuple[list[QuantumCircuit], list[dict], dict[str
     return [(circuits, kwargs.pop("parameter_binds"), kwargs) for circuits, kwargs in seen]
 
 
+def unstacked(runs: list) -> list:
+    """The captured stacked runs as one row per experiment: row ``j`` of a stacked experiment's segment template
+    (its gates up to the first ``set_statevector``, parameters ``_row0[i]``) with the values of ``_row{j}[i]``,
+    saving what segment 0 saves (labels without ``@0``)."""
+    out = []
+    for circuits, binds, options in runs:
+        bare_circuits, bare_binds = [], []
+        for circuit, bind in zip(circuits, binds, strict=True):
+            template = circuit.copy_empty_like()
+            saves = []
+            for instruction in circuit.data:
+                name = instruction.operation.name
+                if name == "set_statevector":
+                    break
+                if name.startswith("save_"):
+                    saves.append(instruction)
+                else:
+                    template.append(instruction)
+            for instruction in saves:
+                save = instruction.operation.copy()
+                save.label = save.label.rpartition("@")[0] or save.label
+                template.append(save, instruction.qubits, instruction.clbits)
+            segments = 1 + sum(i.operation.name == "set_statevector" for i in circuit.data)
+            by_name = {p.name: values for p, values in bind.items()}
+            columns = sorted(template.parameters, key=lambda p: p.name)
+            bare_binds.append(
+                {
+                    p: np.concatenate(
+                        [np.asarray(by_name[p.name.replace("_row0", f"_row{j}", 1)]) for j in range(segments)]
+                    )
+                    for p in columns
+                }
+            )
+            bare_circuits.append(template)
+        out.append((bare_circuits, bare_binds, options))
+    return out
+
+
 def resaved(circuits: list[QuantumCircuit], save: str | None) -> list[QuantumCircuit]:
-    """The circuits with their save instructions replaced by ``save`` (``None``: nothing saved)."""
+    """The circuits with their save instructions replaced by ``save``: ``"probabilities"``, ``"statevector"``,
+    ``"expectations"`` (⟨Z⟩ of each qubit, one save per Pauli term: the exact path before #26) or ``None``."""
     out = []
     for circuit in circuits:
         bare = circuit.copy_empty_like()
@@ -60,13 +104,18 @@ def resaved(circuits: list[QuantumCircuit], save: str | None) -> list[QuantumCir
             bare.save_probabilities()
         elif save == "statevector":
             bare.save_statevector()
+        elif save == "expectations":
+            n = bare.num_qubits
+            for q in range(n):
+                label = "I" * (n - 1 - q) + "Z" + "I" * q
+                bare.save_expectation_value(Pauli(label), qubits=range(n), label=label)
         out.append(bare)
     return out
 
 
-def timed(runs: list[tuple[list[QuantumCircuit], list[dict], dict[str, Any]]], repeats: int) -> dict:
+def timed(runs: list[tuple[list[QuantumCircuit], list[dict], dict[str, Any]]], repeats: int, threads: int = 1) -> dict:
     """Median over ``repeats`` of the step's Aer runs, one after another, and their parts, in seconds."""
-    simulator = AerSimulator(method="statevector", max_parallel_threads=1)
+    simulator = AerSimulator(method="statevector")
     from_dict = Result.from_dict.__func__  # type: ignore[attr-defined]
     spent: list[float] = []
 
@@ -86,12 +135,16 @@ def timed(runs: list[tuple[list[QuantumCircuit], list[dict], dict[str, Any]]], r
             rows = 0
             for circuits, binds, options in runs:
                 started = time.perf_counter()
-                result = simulator.run(circuits, parameter_binds=binds, **options).result()
+                parallel = {"max_parallel_threads": threads, "max_parallel_experiments": threads}
+                result = simulator.run(circuits, parameter_binds=binds, **{**options, **parallel}).result()
                 total += time.perf_counter() - started
                 if not result.success:
                     raise SystemExit(f"Aer failed: {result.status}")
                 aer += float(result.time_taken)
-                rows += len(result.results)
+                rows += sum(
+                    len(next(iter(b.values()))) * (1 + sum(i.operation.name == "set_statevector" for i in c.data))
+                    for c, b in zip(circuits, binds, strict=True)
+                )
             samples.append(
                 {"total": total, "aer_reported": aer, "from_dict": sum(spent), "rows": rows, "runs": len(runs)}
             )
@@ -124,19 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         step()
     step_seconds = (time.perf_counter() - started) / args.repeats
+    alone = unstacked(runs)
     variants = {
-        "as the bridge sends it (one expectation value saved per Pauli term)": _varied(runs, "as sent"),
-        "probabilities saved instead": _varied(runs, "probabilities"),
-        "state vector saved instead": _varied(runs, "statevector"),
-        "nothing saved (simulation only)": _varied(runs, None),
-        "as sent, gate fusion off": _varied(runs, "as sent", fusion_enable=False),
-        "as sent, 2 threads, 2 parallel experiments": _varied(
-            runs, "as sent", max_parallel_threads=2, max_parallel_experiments=2
+        "as the bridge sends it: rows stacked, probabilities saved": (runs, 1),
+        "one row per experiment, probabilities saved": (_varied(alone, "probabilities"), 1),
+        "one row per experiment, one expectation value per Pauli term (the exact path before #26)": (
+            _varied(alone, "expectations"),
+            1,
         ),
+        "one row per experiment, state vector saved": (_varied(alone, "statevector"), 1),
+        "one row per experiment, nothing saved (simulation only)": (_varied(alone, None), 1),
+        "one row per experiment, probabilities, gate fusion off": (
+            _varied(alone, "probabilities", fusion_enable=False),
+            1,
+        ),
+        f"as the bridge sends it, on all {thread_budget()} cores (the device's default)": (runs, thread_budget()),
     }
     rows = []
-    for name, varied in variants.items():
-        t = timed(varied, args.repeats)
+    for name, (varied, threads) in variants.items():
+        t = timed(varied, args.repeats, threads)
         rows.append({"variant": name, **t})
         print(f"{name}: {t['total'] / t['rows'] * 1e6:.1f} µs per row", file=sys.stderr, flush=True)
     n = rows[0]["rows"]
