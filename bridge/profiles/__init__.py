@@ -26,6 +26,8 @@ Schema (every key but ``device`` and ``description`` optional)::
     job_timeout = 600.0              # seconds to wait for one job, > 0 and ≤ 30 days (omit: no limit)
     threads = 4                      # bridge.qiskit on Aer: threads of this process's runs, 1 … 4096 (omit: the
                                      # process's share of the cores, bridge.qiskit.cores)
+    workers = 2                      # bridge.qiskit on ideal Aer: processes running exact jobs of 256 rows and
+                                     # more, 1 … 1024 (omit: as many as threads; 1: this process alone)
 
     [ibm]                            # only for IBM backends (real or fake)
     backend = ""                     # empty: least busy device with enough qubits; "fake_manila" for "fake"

@@ -19,6 +19,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "seed_transpiler": (0, SEED_MAX),
     "retries": (0, RETRIES_MAX),
     "threads": (1, 4096),
+    "workers": (1, 1024),
 }
 # keys counted in seconds (checked ≥ 0 and finite where they are read): (whether 0 is allowed, most, what 0 means
 # instead). The largest waits stay below what Python's sleep and thread waits take (about 9.2e9 s), backoff

@@ -42,6 +42,7 @@ class QiskitOptions:
     fuse_gradient: bool = True  # bridge.qiskit: one job per training step (False: forward, then backward)
     device: str = "CPU"  # the ideal Aer simulator's device: "CPU", or "GPU" (qiskit-aer-gpu and an NVIDIA GPU)
     threads: int | None = None  # bridge.qiskit on Aer: threads per process (omitted: this process's share of cores)
+    workers: int | None = None  # bridge.qiskit on ideal Aer: processes of exact jobs (omitted: as many as threads)
 
 
 @dataclass(frozen=True)

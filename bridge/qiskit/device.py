@@ -82,6 +82,9 @@ class QiskitBatchDevice(Device):
             tape; ``False``: the backward pass sends them in a job of its own.
         threads: threads of the device's Aer runs (default: this process's share of the cores, shared among
             torchrun's local ranks; :mod:`bridge.qiskit.cores`).
+        workers: processes that run the ideal simulator's exact jobs of 256 rows and more (default: as many as
+            ``threads``; 1: this process alone; :mod:`bridge.qiskit.workers`). Only a plain ``AerSimulator`` on
+            CPU runs in workers (a subclass keeps its own ``run`` in this process). No value depends on it.
 
     Attributes:
         settings: what the device was built from (:class:`~bridge.qiskit.settings.DeviceSettings`).
@@ -116,6 +119,7 @@ class QiskitBatchDevice(Device):
         dry_run: bool | None = None,
         fuse_gradient: bool | None = None,
         threads: int | None = None,
+        workers: int | None = None,
     ) -> None:
         # the construction arguments, as given (pickling rebuilds the device from them)
         self._init_args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -152,6 +156,7 @@ class QiskitBatchDevice(Device):
             dry_run=settings.dry_run,
             on_retry=self._count_retry,
             threads=settings.threads,
+            workers=settings.workers,
         )
         self._forward = ForwardOutputs()
 
@@ -240,8 +245,7 @@ class QiskitBatchDevice(Device):
             prepare(t, k, shifted=True, required=True, stream=self._runner.stream(k))
             for t, k in self._tapes_and_kinds(circuits)
         ]
-        evaluated = self._evaluate([(p, p.rows) for p in prepared])
-        pairs = list(zip(prepared, evaluated, strict=True))
+        pairs = list(zip(prepared, self._evaluate([(p, p.rows) for p in prepared]), strict=True))
         return tuple(_read(p, e) for p, e in pairs), tuple(_jacobian(p, e) for p, e in pairs)
 
     def compute_derivatives(

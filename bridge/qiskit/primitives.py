@@ -145,7 +145,13 @@ MAX_EXPERIMENTS_PER_RUN = 4096
 
 
 def _experiments(
-    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner, *, stack_rows: bool = False, **options: Any
+    simulator: Any,
+    pubs: Sequence[Pub],
+    run_job: JobRunner,
+    *,
+    stack_rows: bool = False,
+    stacking_rows: Sequence[int | None] | None = None,
+    **options: Any,
 ) -> list[list[Any]]:
     """Run prepared PUBs on Aer, parameters bound in the simulator (``runtime_parameter_bind_enable``, a run
     option: the backend given is the one that runs, with its own options otherwise). All rows in one run, or in
@@ -153,7 +159,9 @@ def _experiments(
 
     Per PUB: with ``stack_rows`` (exact runs), each row's saved data as ``{label: value}``, several rows to an
     experiment (:mod:`bridge.qiskit.stacking`); else the ``data`` of each experiment, one per row. Either way a
-    parameter-free circuit runs once, its one result standing for every row.
+    parameter-free circuit runs once, its one result standing for every row. ``stacking_rows`` gives a PUB's rows
+    per stacked experiment (``None``: :func:`~bridge.qiskit.stacking.rows_per_experiment` of its rows), so that a
+    part of a PUB's rows run elsewhere is stacked as the whole PUB would be.
     """
     # (PUB index, circuit, parameter binds, experiments, its stacking or None)
     pieces: list[tuple[int, Any, dict[Any, Any], int, stacking.Stacked | None]] = []
@@ -163,7 +171,8 @@ def _experiments(
             pieces.append((index, pub.circuit, {parameters[0]: [0.0]}, 1, None))
             continue
         if stack_rows:
-            k = stacking.rows_per_experiment(pub.circuit.num_qubits, pub.rows)
+            given = stacking_rows[index] if stacking_rows is not None else None
+            k = given or stacking.rows_per_experiment(pub.circuit.num_qubits, pub.rows)
             for start in range(0, pub.rows, MAX_EXPERIMENTS_PER_RUN * k):
                 chunk = pub.values[start : start + MAX_EXPERIMENTS_PER_RUN * k]
                 for first, size, n in stacking.split(len(chunk), k):
@@ -207,6 +216,55 @@ def _all_rows(per_experiment: np.ndarray, rows: int) -> np.ndarray:
     return per_experiment if len(per_experiment) == rows else np.repeat(per_experiment, rows, axis=0)
 
 
+# What an exact run saved, per PUB: each saved label's values of every row stacked, ``{label: (n, ...)}``, ``n`` the
+# PUB's rows (1 for a parameter-free circuit, whose one experiment stands for every row).
+Saved = list[dict[str, np.ndarray]]
+
+
+def saved_rows(
+    simulator: Any,
+    pubs: Sequence[Pub],
+    run_job: JobRunner = run_once,
+    *,
+    stacking_rows: Sequence[int | None] | None = None,
+    **options: Any,
+) -> Saved:
+    """Run prepared PUBs (:func:`prepare_exact`) on an ideal Aer simulator, stacked (see :func:`_experiments`),
+    and return what each row saved as arrays (:data:`Saved`)."""
+    data = _experiments(simulator, pubs, run_job, stack_rows=True, stacking_rows=stacking_rows, **options)
+    return [{label: np.stack([np.asarray(d[label]) for d in rows]) for label in rows[0]} for rows in data]
+
+
+def expectations_from_saved(pubs: Sequence[Pub], saved: Saved) -> list[np.ndarray]:
+    """Expectation values ``(rows, n_observables)`` per PUB from the Pauli terms (or probabilities) it saved."""
+    out = []
+    for pub, data in zip(pubs, saved, strict=True):
+        labels = sorted({label for obs in pub.observables for label in obs.paulis.to_labels()})
+        column = {label: j for j, label in enumerate(labels)}
+        weights = np.zeros((len(labels), len(pub.observables)))  # Pauli term → observable coefficients
+        for m, obs in enumerate(pub.observables):
+            for label, c in zip(obs.paulis.to_labels(), obs.coeffs.real, strict=True):
+                weights[column[label], m] += c
+        if "probabilities" in data:  # diagonal terms from the saved probabilities (prepare_exact)
+            terms = data["probabilities"] @ diagonal_signs(labels, pub.circuit.num_qubits)
+        else:
+            terms = np.stack([data[label] for label in labels], axis=1)
+        n = len(terms)
+        out.append(_all_rows(terms.reshape(n, len(labels)) @ weights, pub.rows))
+    return out
+
+
+def in_wire_order(pubs: Sequence[Pub], saved: Saved, field: str) -> list[np.ndarray]:
+    """Each row's saved ``field`` (an array over the ``2**n`` basis states, Qiskit's order: qubit 0 least
+    significant) as ``(rows, 2**n)`` per PUB in PennyLane's order (wire 0 most significant)."""
+    out = []
+    for pub, data in zip(pubs, saved, strict=True):
+        values, q = data[field], pub.circuit.num_qubits
+        n = len(values)
+        out.append(_all_rows(values.reshape((n, *[2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1), pub.rows))
+    return out
+
+
 def exact_expectations(
     simulator: Any, pubs: Sequence[Pub], run_job: JobRunner = run_once, **options: Any
 ) -> list[np.ndarray]:
@@ -214,22 +272,7 @@ def exact_expectations(
 
     The PUBs' circuits must come from :func:`prepare_exact` with their observables.
     """
-    out = []
-    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, stack_rows=True, **options), strict=True):
-        n = len(data)
-        labels = sorted({label for obs in pub.observables for label in obs.paulis.to_labels()})
-        column = {label: j for j, label in enumerate(labels)}
-        weights = np.zeros((len(labels), len(pub.observables)))  # Pauli term → observable coefficients
-        for m, obs in enumerate(pub.observables):
-            for label, c in zip(obs.paulis.to_labels(), obs.coeffs.real, strict=True):
-                weights[column[label], m] += c
-        if data and "probabilities" in data[0]:  # diagonal terms from the saved probabilities (prepare_exact)
-            probabilities = np.stack([np.asarray(d["probabilities"]) for d in data])
-            terms = probabilities @ diagonal_signs(labels, pub.circuit.num_qubits)
-        else:
-            terms = np.array([[d[label] for label in labels] for d in data])
-        out.append(_all_rows(terms.reshape(n, len(labels)) @ weights, pub.rows))
-    return out
+    return expectations_from_saved(pubs, saved_rows(simulator, pubs, run_job, **options))
 
 
 def exact_statevectors(
@@ -239,7 +282,7 @@ def exact_statevectors(
 
     The PUBs' circuits must come from :func:`prepare_exact` without observables.
     """
-    return _saved_in_wire_order(simulator, pubs, run_job, "statevector", **options)
+    return in_wire_order(pubs, saved_rows(simulator, pubs, run_job, **options), "statevector")
 
 
 def exact_probabilities(
@@ -247,20 +290,7 @@ def exact_probabilities(
 ) -> list[np.ndarray]:
     """Probabilities of every basis state in PennyLane's wire order (wire 0 most significant), ``(rows, 2**n)``
     per PUB. The PUBs' circuits must come from :func:`prepare_exact` with :data:`PROBABILITIES`."""
-    return _saved_in_wire_order(simulator, pubs, run_job, "probabilities", **options)
-
-
-def _saved_in_wire_order(
-    simulator: Any, pubs: Sequence[Pub], run_job: JobRunner, field: str, **options: Any
-) -> list[np.ndarray]:
-    """Each experiment's saved ``field`` (an array over the ``2**n`` basis states, Qiskit's order: qubit 0 least
-    significant) as ``(rows, 2**n)`` per PUB in PennyLane's order (wire 0 most significant)."""
-    out = []
-    for pub, data in zip(pubs, _experiments(simulator, pubs, run_job, stack_rows=True, **options), strict=True):
-        n, q = len(data), pub.circuit.num_qubits
-        saved = np.stack([np.asarray(d[field]) for d in data])
-        out.append(_all_rows(saved.reshape((n, *[2] * q)).transpose(0, *range(q, 0, -1)).reshape(n, -1), pub.rows))
-    return out
+    return in_wire_order(pubs, saved_rows(simulator, pubs, run_job, **options), "probabilities")
 
 
 def measured_counts(simulator: Any, pubs: Sequence[Pub], seed: int, run_job: JobRunner = run_once) -> list[np.ndarray]:

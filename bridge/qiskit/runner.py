@@ -42,6 +42,8 @@ class Runner:
         dry_run: return zeros instead of submitting.
         on_retry: called before each retry (the device counts retries in its tracker).
         threads: threads of Aer runs (``None``: this process's share of the cores, :mod:`bridge.qiskit.cores`).
+        workers: processes that run the ideal simulator's exact jobs (``None``: as many as ``threads``; 1: this
+            process alone; :mod:`bridge.qiskit.workers`), each with ``threads // workers`` threads.
 
     Raises:
         ProfileError: an unknown execution mode, or options the runtime's ``EstimatorOptions`` refuses.
@@ -59,6 +61,7 @@ class Runner:
         dry_run: bool,
         on_retry: Callable[[int], None] | None = None,
         threads: int | None = None,
+        workers: int | None = None,
     ) -> None:
         from qiskit_aer import AerSimulator
 
@@ -88,6 +91,19 @@ class Runner:
         self._parallel = {"max_parallel_threads": self.threads, "max_parallel_experiments": self.threads}
         if self._is_aer:
             self._exact_options.update(self._parallel)
+        # exact jobs of the ideal CPU simulator run in worker processes where more than one core is given: Aer's
+        # per-experiment work is serial inside one process, and processes scale further than threads (benchmarks/run.py)
+        self.workers = 1
+        self.pool: Any = None
+        # only Aer's own simulator class: a subclass (a user's, or a test's) may override run(), which a copy in
+        # another process would bypass
+        if ideal and type(backend) is AerSimulator and backend.options.device == "CPU" and self.threads is not None:
+            from bridge.qiskit.workers import shared_pool
+
+            self.workers = max(1, workers if workers is not None else self.threads)
+            if self.workers > 1:
+                self.pool = shared_pool(backend, self.workers, max(1, self.threads // self.workers))
+        self._worker_options = {k: v for k, v in self._exact_options.items() if k not in self._parallel}
         self._sampler: primitives.Sampler | None = None
         self._estimator: primitives.RuntimeEstimator | None = None
         self._mode: Any = None
@@ -99,13 +115,11 @@ class Runner:
             return [primitives.placeholder(kind, pub) for pub in pubs]
         primitives.check_job_memory(kind, pubs)
         if kind == "state":
-            return primitives.exact_statevectors(self.exact_simulator, pubs, self._run_job, **self._exact_options)
+            return primitives.in_wire_order(pubs, self._saved(pubs), "statevector")
         if kind == "estimator" and self.ideal and pubs[0].shots is None:
-            return primitives.exact_expectations(self.exact_simulator, pubs, self._run_job, **self._exact_options)
+            return primitives.expectations_from_saved(pubs, self._saved(pubs))
         if kind == "counts" and self.ideal:
-            probabilities = primitives.exact_probabilities(
-                self.exact_simulator, pubs, self._run_job, **self._exact_options
-            )
+            probabilities = primitives.in_wire_order(pubs, self._saved(pubs), "probabilities")
             # one seed for the job, drawn only if a PUB has no per-tape generators (the device's own stays in step)
             draw = None if all(pub.streams for pub in pubs) else np.random.default_rng(int(self.rng.integers(2**31)))
             return [primitives.sample_pub_counts(p, pub, draw) for p, pub in zip(probabilities, pubs, strict=True)]
@@ -130,6 +144,15 @@ class Runner:
         if self._sampler is None:
             self._sampler = primitives.Sampler(self._sampler_factory(), self.rng, self._run_job)
         return self._sampler.run(pubs, as_counts=kind == "counts")
+
+    def _saved(self, pubs: Sequence[primitives.Pub]) -> primitives.Saved:
+        """What the exact ``pubs`` save, run on the ideal simulator: in the workers from
+        :data:`~bridge.qiskit.workers.MIN_ROWS` rows when there are several, else in this process."""
+        from bridge.qiskit.workers import MIN_ROWS
+
+        if self.pool is not None and sum(pub.rows for pub in pubs) >= MIN_ROWS:
+            return self._run_job(lambda: self.pool.submit(pubs, self._worker_options))
+        return primitives.saved_rows(self.exact_simulator, pubs, self._run_job, **self._exact_options)
 
     def stream(self, kind: str) -> np.random.Generator | None:
         """A tape's own generator for the shots the bridge draws itself (``"counts"`` on the ideal simulator),

@@ -40,6 +40,8 @@ class DeviceSettings:
         fuse_gradient: send a differentiated tape's shifted rows with its forward rows (one job per training
             step; :mod:`bridge.qiskit.fused`), else in the backward pass's own job.
         threads: threads of Aer runs (``None``: this process's share of the cores, :mod:`bridge.qiskit.cores`).
+        workers: processes of the ideal simulator's exact jobs (``None``: as many as threads;
+            :mod:`bridge.qiskit.workers`).
         profile: the profile the settings came from, if any (named in messages).
     """
 
@@ -55,6 +57,7 @@ class DeviceSettings:
     dry_run: bool = False
     fuse_gradient: bool = True
     threads: int | None = None
+    workers: int | None = None
     profile: Profile | None = None
 
     @functools.cached_property
@@ -86,8 +89,8 @@ def device_settings(n_wires: int, *, profile: Any = None, backend: Any = None, *
         backend: a Qiskit backend that replaces the profile's.
         given: the device's other keyword arguments (``shots``, ``seed``, ``optimization_level``,
             ``seed_transpiler``, ``cache_size``, ``retries``, ``retry_backoff``, ``job_timeout``,
-            ``execution_mode``, ``runtime_options``, ``dry_run``, ``fuse_gradient``, ``threads``); ``None`` means
-            "not given".
+            ``execution_mode``, ``runtime_options``, ``dry_run``, ``fuse_gradient``, ``threads``, ``workers``);
+            ``None`` means "not given".
 
     Raises:
         ProfileError: the profile runs on another PennyLane device.
@@ -115,6 +118,7 @@ def device_settings(n_wires: int, *, profile: Any = None, backend: Any = None, *
             "dry_run": prof.dry_run,
             "fuse_gradient": prof.qiskit.fuse_gradient,
             "threads": prof.qiskit.threads,
+            "workers": prof.qiskit.workers,
         }
         from_profile = {k: v for k, v in from_profile.items() if v is not None}
         if backend is None:

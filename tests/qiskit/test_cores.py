@@ -60,15 +60,24 @@ def _step(profile) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("profile", ["aer", "aer-shots", "aer-noisy"])
-def test_the_budget_reaches_aer_and_changes_no_value(profile, aer_options, monkeypatch):
+def test_the_budget_reaches_aer_and_changes_no_value(profile, aer_options, worker_aer_runs, monkeypatch):
+    """One core: every run in this process on one thread. All cores: the exact jobs' rows (3,648 here) in one
+    worker process per core, one thread each (counted at the workers' Aer), the rest here on all cores."""
     base = load_profile(profile)
     one = dataclasses.replace(base, qiskit=dataclasses.replace(base.qiskit, threads=1))
     out_1, grad_1 = _step(one)
     assert aer_options and all(o["max_parallel_threads"] == 1 for o in aer_options)
+    assert worker_aer_runs.runs() == []
     aer_options.clear()
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
     out_all, grad_all = _step(base)
-    assert all(o["max_parallel_threads"] == len(available_cores()) for o in aer_options)
+    cores = len(available_cores())
+    runs = worker_aer_runs.runs()
+    if profile != "aer-noisy" and cores > 1:
+        assert len({r["pid"] for r in runs}) == cores and all(r["threads"] == 1 for r in runs)
+    else:
+        assert runs == [] and aer_options
+    assert all(o["max_parallel_threads"] == cores for o in aer_options)
     if base.exact:
         np.testing.assert_allclose(out_all, out_1, rtol=0, atol=1e-12)
         np.testing.assert_allclose(grad_all, grad_1, rtol=0, atol=1e-12)
@@ -97,7 +106,7 @@ def test_torchrun_ranks_report_disjoint_shares(tmp_path):
             from bridge.qiskit.cores import core_share
             device = bridge.device("aer", 2)
             print(json.dumps({"rank": int(os.environ["RANK"]), "share": core_share(),
-                              "threads": device._runner.threads}))
+                              "threads": device._runner.threads, "workers": device._runner.workers}))
             """
         )
     )
@@ -109,4 +118,4 @@ def test_torchrun_ranks_report_disjoint_shares(tmp_path):
     a, b = (set(r["share"]) for r in ranks)
     cores = available_cores()
     assert a and b and (not a & b if len(cores) >= 2 else a == b)
-    assert all(r["threads"] == len(r["share"]) for r in ranks)
+    assert all(r["threads"] == r["workers"] == len(r["share"]) for r in ranks)  # worker processes: the share's

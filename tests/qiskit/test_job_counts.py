@@ -1,5 +1,6 @@
-"""Primitive jobs counted where they reach Qiskit: spies on ``AerSimulator.run`` and on the ``run`` of Aer's and
-qiskit-ibm-runtime's ``SamplerV2``/``EstimatorV2``, never the device's own counter (which is checked against them).
+"""Primitive jobs counted where they reach Qiskit: spies on ``AerSimulator.run`` (in this process and in the device's
+worker processes) and on the ``run`` of Aer's and qiskit-ibm-runtime's ``SamplerV2``/``EstimatorV2``, never the
+device's own counter (which is checked against them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from qiskit_ibm_runtime import SamplerV2 as RuntimeSampler
 from bridge import QuantumLayer, circuits
 from bridge.qiskit.primitives import MAX_EXPERIMENTS_PER_RUN
 from bridge.qiskit.stacking import rows_per_experiment
+from bridge.qiskit.workers import MIN_ROWS
 
 SPIED = {
     "AerSimulator.run": (AerSimulator, "run"),
@@ -34,10 +36,30 @@ SUBMITTED_BY = {
 }
 
 
+class Calls(Counter):
+    """Counts of the spied calls in this process; ``"AerSimulator.run"`` and ``"AerSimulator.run rows"`` include
+    the worker processes' runs (``"... here"``: this process's alone)."""
+
+    def __init__(self, workers) -> None:
+        super().__init__()
+        self.workers = workers
+
+    def __getitem__(self, key: str) -> int:
+        if key == "AerSimulator.run":
+            return super().__getitem__(key) + len(self.workers.runs())
+        if key == "AerSimulator.run rows":
+            return super().__getitem__(key) + sum(run["rows"] for run in self.workers.runs())
+        return super().__getitem__(key.removesuffix(" here"))
+
+    def clear(self) -> None:
+        super().clear()
+        self.workers.clear()
+
+
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, worker_aer_runs):
     """Counts of every spied call (the real method still runs)."""
-    counter: Counter[str] = Counter()
+    counter = Calls(worker_aer_runs)
     for name, (cls, method) in SPIED.items():
         original = getattr(cls, method)
 
@@ -69,7 +91,14 @@ def test_one_training_step_is_one_primitive_job_counted_at_the_backend(calls, pr
     rows = batch * (1 + 2 * (4 + 24))  # every row: itself and 2 shifts per angle
     assert tracker.totals["primitive_jobs"] == 1
     assert tracker.totals["pub_rows"] == rows
-    if profile.startswith("aer"):  # a local simulator's one job reaches Aer as runs of at most 4,096 experiments,
+    workers = dev._runner.workers if profile in ("aer", "aer-shots") and rows >= MIN_ROWS else 1
+    if workers > 1:  # the one job's rows reach the workers' Aer, split into whole stacked experiments: one run each
+        k = rows_per_experiment(4, rows)
+        runs = calls.workers.runs()
+        assert calls["AerSimulator.run rows here"] == 0
+        assert sum(run["rows"] for run in runs) == rows
+        assert len(runs) == len({run["pid"] for run in runs}) == min(workers, -(-rows // k))
+    elif profile.startswith("aer"):  # a local simulator's one job reaches Aer as runs of at most 4,096 experiments,
         # every row once
         assert calls["AerSimulator.run rows"] == rows
         per_run = MAX_EXPERIMENTS_PER_RUN * (1 if profile == "aer-noisy" else rows_per_experiment(4, rows))

@@ -104,12 +104,19 @@ def test_rows_per_experiment_grow_with_the_rows_and_shrink_as_the_state_grows():
 
 def test_a_4_qubit_training_step_sends_8_times_fewer_experiments(experiments):
     """W3's 4-qubit circuit at batch 16, one job for the step: 16 × 49 rows (forward and shifted) in 98
-    experiments of 8 (784 before stacking)."""
+    experiments of 8 (784 before stacking), run in this process (workers = 1; tests/qiskit/test_workers.py counts
+    the workers' rows)."""
+    import dataclasses
+
     import torch
 
-    from bridge import QuantumLayer, circuits
+    from bridge import QuantumLayer, circuits, load_profile
 
-    layer = QuantumLayer(circuits.angle_entangling(4, 2), profile="aer")
+    aer = load_profile("aer")
+    layer = QuantumLayer(
+        circuits.angle_entangling(4, 2),
+        profile=dataclasses.replace(aer, qiskit=dataclasses.replace(aer.qiskit, workers=1)),
+    )
     x = torch.rand(16, 4)
     layer(x).sum().backward()
     assert experiments == [16 * 49 // 8]
