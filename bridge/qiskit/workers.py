@@ -1,11 +1,11 @@
 """An exact job's rows on several cores: worker processes, each with its own ideal ``AerSimulator``.
 
-Aer's cost per row (setting up an experiment, building its result) is serial inside one process: threads and
-parallel experiments change it by at most 1.15× at 4 qubits (``benchmarks/aer_rows.py``), while separate processes
-do scale. A :class:`WorkerPool` runs a job's rows in ``workers`` processes (``python -m bridge.qiskit.worker``, no
-``multiprocessing``: a user's script is never imported again), each started once and kept, holding the prepared
-circuits it has been sent (each circuit crosses once; a job sends its parameter rows and gets the saved values
-back as arrays).
+Aer's cost per row (setting up an experiment, building its result) is serial inside one process, and separate
+processes scale further than Aer's threads do (``benchmarks/run.py`` compares the engines ``bridge``, workers, and
+``bridge-1process``, threads in one process). A :class:`WorkerPool` runs a job's rows in ``workers`` processes
+(``python -m bridge.qiskit.worker``, no ``multiprocessing``: a user's script is never imported again), each started
+once and kept, holding the prepared circuits it has been sent (each circuit crosses once; a job sends its
+parameter rows and gets the saved values back as arrays).
 
 Each PUB's rows are cut into contiguous parts of whole stacked experiments (the rows per experiment of the whole
 PUB, :func:`~bridge.qiskit.stacking.rows_per_experiment`), so every experiment is the one the device's own process
@@ -74,11 +74,8 @@ class WorkerPool:
     def __init__(self, simulator: Any, workers: int, threads: int = 1) -> None:
         if workers < 2:
             raise ValueError("a worker pool has at least two workers; one runs in the device's process")
-        own = copy.deepcopy(simulator)
-        own.set_options(max_parallel_threads=threads, max_parallel_experiments=threads)
         self.size = workers
-        self.threads = threads
-        self._simulator = pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL)
+        self._simulator = _for_workers(simulator, threads)
         self._processes: list[subprocess.Popen[bytes]] = []
         self._tokens: OrderedDict[int, tuple[Any, int]] = OrderedDict()  # id(circuit) → (circuit, token)
         self._next_token = 0
@@ -233,15 +230,20 @@ class WorkerPool:
         )
 
 
-_pools: dict[tuple[int, int, bytes], WorkerPool] = {}
+def _for_workers(simulator: Any, threads: int) -> bytes:
+    """What each worker runs on, as sent to it: a pickled copy of ``simulator`` with ``threads`` threads."""
+    own = copy.deepcopy(simulator)
+    own.set_options(max_parallel_threads=threads, max_parallel_experiments=threads)
+    return pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_pools: dict[tuple[int, bytes], WorkerPool] = {}
 
 
 def shared_pool(simulator: Any, workers: int, threads: int = 1) -> WorkerPool:
     """The process's pool for this simulator's options, ``workers`` and ``threads`` (devices of the same settings
     share their workers); closed when the process exits or by :func:`close_pools`."""
-    own = copy.deepcopy(simulator)
-    own.set_options(max_parallel_threads=threads, max_parallel_experiments=threads)
-    key = (workers, threads, pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL))
+    key = (workers, _for_workers(simulator, threads))  # the pickled options include the threads
     if key not in _pools:
         _pools[key] = WorkerPool(simulator, workers, threads)
     return _pools[key]

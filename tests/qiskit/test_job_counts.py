@@ -20,6 +20,8 @@ from bridge.qiskit.primitives import MAX_EXPERIMENTS_PER_RUN
 from bridge.qiskit.stacking import rows_per_experiment
 from bridge.qiskit.workers import MIN_ROWS
 
+from support.aer_spy.aer_run_rows import rows_of_run
+
 SPIED = {
     "AerSimulator.run": (AerSimulator, "run"),
     "aer SamplerV2.run": (AerSampler, "run"),
@@ -65,13 +67,8 @@ def calls(monkeypatch, worker_aer_runs):
 
         def spy(self, *args, _name=name, _original=original, **kwargs):
             counter[_name] += 1
-            if kwargs.get("parameter_binds"):  # Aer: one experiment per row of bindings, each running as many
-                # parameter rows as the circuit has segments (one, and one more after each set_statevector)
-                circuits = args[0] if isinstance(args[0], list) else [args[0]]
-                counter[f"{_name} rows"] += sum(
-                    len(next(iter(b.values()))) * (1 + sum(i.operation.name == "set_statevector" for i in c.data))
-                    for c, b in zip(circuits, kwargs["parameter_binds"], strict=True)
-                )
+            if kwargs.get("parameter_binds"):  # Aer: the parameter rows of the run
+                counter[f"{_name} rows"] += rows_of_run(args[0], kwargs["parameter_binds"])
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, method, spy)
