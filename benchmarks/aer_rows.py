@@ -2,7 +2,8 @@
 entangling layers, gradients for the weights) at batch 256 is 12,544 rows (49 a sample). The bridge sends them to Aer
 stacked, several rows to an experiment (``bridge.qiskit.stacking``); those runs are captured and replayed on one
 thread as sent, then unstacked (one row per experiment, as before #26) with one thing changed at a time, then on
-all cores.
+all cores as threads, then as sent in one process per core at once (each process the whole set): the ceiling of
+what splitting a job's rows over worker processes (``bridge.qiskit.workers``) can gain on this machine.
 
     python benchmarks/aer_rows.py [--batch 256] [--repeats 3] [--json benchmarks/aer_rows.json] [--write-docs]
 
@@ -15,8 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -153,6 +158,48 @@ def timed(runs: list[tuple[list[QuantumCircuit], list[dict], dict[str, Any]]], r
     return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
 
 
+_CONCURRENT = """
+import json, pickle, sys
+import aer_rows
+runs = pickle.loads(open(sys.argv[1], "rb").read())
+aer_rows.timed(runs, 1)
+print("ready", flush=True)
+sys.stdin.readline()
+print(json.dumps(aer_rows.timed(runs, int(sys.argv[2]))), flush=True)
+"""
+
+
+def in_processes(runs: list, processes: int, repeats: int) -> list[dict]:
+    """:func:`timed` of the whole ``runs`` on one thread in each of ``processes`` processes at once: each runs
+    them once, then all start together. Nothing is shared between them, so each one's time against one process
+    alone is what the machine's cores give to processes running Aer side by side."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runs.pickle"
+        path.write_bytes(pickle.dumps(runs))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CONCURRENT, str(path), str(repeats)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(processes)
+        ]
+        try:
+            for child in children:
+                if child.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                    raise SystemExit(f"a concurrent Aer process failed (exit {child.wait()})")
+            for child in children:
+                child.stdin.write("go\n")  # type: ignore[union-attr]
+                child.stdin.flush()  # type: ignore[union-attr]
+            return [json.loads(child.communicate()[0]) for child in children]
+        finally:
+            for child in children:
+                child.kill() if child.poll() is None else None
+
+
 def _varied(runs: list, save: str | None = None, **extra: Any) -> list:
     """The runs with their saves replaced (``save``, see :func:`resaved`) and ``extra`` run options."""
     return [
@@ -191,13 +238,22 @@ def main(argv: list[str] | None = None) -> int:
             _varied(alone, "probabilities", fusion_enable=False),
             1,
         ),
-        f"as the bridge sends it, on all {thread_budget()} cores (the device's default)": (runs, thread_budget()),
+        f"as the bridge sends it, on all {thread_budget()} cores as threads in one process (`workers = 1`)": (
+            runs,
+            thread_budget(),
+        ),
     }
     rows = []
     for name, (varied, threads) in variants.items():
         t = timed(varied, args.repeats, threads)
         rows.append({"variant": name, **t})
         print(f"{name}: {t['total'] / t['rows'] * 1e6:.1f} µs per row", file=sys.stderr, flush=True)
+    cores = thread_budget()
+    side_by_side = in_processes(runs, cores, args.repeats)
+    for i, t in enumerate(side_by_side):
+        rows.append({"variant": f"as the bridge sends it, one thread, process {i + 1} of {cores} at once", **t})
+        print(f"{rows[-1]['variant']}: {t['total'] / t['rows'] * 1e6:.1f} µs per row", file=sys.stderr, flush=True)
+    slowdown = statistics.mean(t["total"] for t in side_by_side) / rows[0]["total"]
     n = rows[0]["rows"]
     lines = [
         f"W3 step, 4 qubits, batch {args.batch}: {n:,} rows in {rows[0]['runs']} Aer run(s); the whole training step "
@@ -212,10 +268,23 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['variant']} | {r['total'] / n * 1e6:.1f} | {r['aer_reported'] / n * 1e6:.1f} | "
             f"{r['from_dict'] / n * 1e6:.1f} | {rest / n * 1e6:.1f} |"
         )
+    lines += [
+        "",
+        f"{cores} processes running Aer side by side each take {slowdown:.2f}× the time of one alone: splitting a "
+        f"job's rows over {cores} worker processes gains at most {cores / slowdown:.2f}× on this machine, before "
+        "the device's own serial work (the shift rule's tapes, stacking, reading results).",
+    ]
     text = "\n".join(lines)
     print(text)
     command = "python benchmarks/aer_rows.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
-    report = {"commit": commit, "command": command, "batch": args.batch, "step_seconds": step_seconds, "rows": rows}
+    report = {
+        "commit": commit,
+        "command": command,
+        "batch": args.batch,
+        "step_seconds": step_seconds,
+        "rows": rows,
+        "side_by_side_slowdown": slowdown,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     if args.write_docs:
