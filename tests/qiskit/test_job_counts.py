@@ -20,7 +20,7 @@ from bridge.qiskit.primitives import MAX_EXPERIMENTS_PER_RUN
 from bridge.qiskit.stacking import rows_per_experiment
 from bridge.qiskit.workers import MIN_ROWS
 
-from support.aer_spy.aer_run_rows import rows_of_run
+from support.aer_spy.aer_run_rows import rows_of_run, saves_of_run
 
 SPIED = {
     "AerSimulator.run": (AerSimulator, "run"),
@@ -103,6 +103,35 @@ def test_one_training_step_is_one_primitive_job_counted_at_the_backend(calls, pr
     else:  # an IBM profile's: one primitive call
         assert calls[SUBMITTED_BY[profile]] == 1
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("batch", [4, 64])
+def test_an_exact_step_runs_on_aer_what_a_sampled_step_runs(monkeypatch, worker_aer_runs, batch):
+    """The exact path is never slower than the sampled one by construction: a W3 step on ``aer`` sends Aer the
+    same runs as on ``aer-shots`` (whose shots the bridge draws from the ideal simulator's probabilities), the
+    same rows and saved quantities, in this process (batch 4: 196 rows) and in the workers (batch 64: 3,136);
+    the sampled path then draws its shots on top."""
+    here: list[tuple[int, list[str]]] = []
+    original = AerSimulator.run
+
+    def spy(self, circuits, **kwargs):
+        here.append((rows_of_run(circuits, kwargs.get("parameter_binds")), saves_of_run(circuits)))
+        return original(self, circuits, **kwargs)
+
+    monkeypatch.setattr(AerSimulator, "run", spy)
+    sent = {}
+    for profile in ("aer", "aer-shots"):
+        here.clear()
+        worker_aer_runs.clear()
+        layer = QuantumLayer(circuits.angle_entangling(4, 2), profile=profile)
+        layer(torch.rand(batch, 4, generator=torch.Generator().manual_seed(0))).sum().backward()
+        sent[profile] = (sorted(here), sorted((run["rows"], run["saves"]) for run in worker_aer_runs.runs()))
+    rows = batch * (1 + 2 * 24)  # weights only: every row and 2 shifts per weight
+    in_workers = rows >= MIN_ROWS and layer.qlayer.qnode.device._runner.workers > 1
+    assert sent["aer"] == sent["aer-shots"]
+    assert sum(r for r, _ in sent["aer"][1 if in_workers else 0]) == rows
+    assert not sent["aer"][0 if in_workers else 1]
+    assert {tuple(saves) for _, saves in sent["aer"][0] + sent["aer"][1]} == {("save_probabilities",)}
 
 
 @pytest.mark.parametrize("profile", list(SUBMITTED_BY))
