@@ -59,7 +59,12 @@ def note_line(name: str, commit: str) -> str:
     return f"<!-- {name}-note -->{stale_note(commit)}<!-- /{name}-note -->"
 
 
-RESULTS = {"benchmark-tables": "results.json", "noise-table": "noise.json", "aer-rows-table": "aer_rows.json"}
+RESULTS = {
+    "benchmark-tables": "results.json",
+    "noise-table": "noise.json",
+    "aer-rows-table": "aer_rows.json",
+    "step-overhead-table": "step_overhead.json",
+}
 
 
 def refresh_notes(doc: Path = DOC) -> None:

@@ -1,5 +1,5 @@
 """The benchmarks' tables in ``docs/benchmarks.md`` name the commit that measured them and say when they are
-stale (issue #23): ``benchmarks/run.py``, ``noise.py`` and ``aer_rows.py`` with ``--write-docs`` write each block
+stale (issue #23): ``benchmarks/run.py``, ``noise.py``, ``aer_rows.py`` and ``step_overhead.py`` with ``--write-docs`` write each block
 with its commit and command; this test recomputes each block's note from git and fails when the docs' differs.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKS = ["benchmark-tables", "noise-table", "aer-rows-table"]
+BLOCKS = ["benchmark-tables", "noise-table", "aer-rows-table", "step-overhead-table"]
 
 
 def _report(monkeypatch):
