@@ -30,7 +30,8 @@ def no_ibm_credentials(monkeypatch, tmp_path):
 
 class WorkerAerRuns:
     """The ``AerSimulator.run`` calls of the device's worker processes (:mod:`bridge.qiskit.workers`), as counted
-    there by ``tests/support/aer_spy/sitecustomize.py``: one dict per run (``pid``, ``rows``, ``saves``, ``threads``)."""
+    there by ``tests/support/aer_spy/sitecustomize.py``: one dict per run (``pid``, ``rows``, ``saves``,
+    ``threads``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -1,6 +1,7 @@
 """The benchmarks' tables in ``docs/benchmarks.md`` name the commit that measured them and say when they are
-stale (issue #23): ``benchmarks/run.py``, ``noise.py``, ``aer_rows.py`` and ``step_overhead.py`` with ``--write-docs`` write each block
-with its commit and command; this test recomputes each block's note from git and fails when the docs' differs.
+stale (issue #23): ``benchmarks/run.py``, ``noise.py``, ``aer_rows.py`` and ``step_overhead.py`` with
+``--write-docs`` write each block with its commit and command; this test recomputes each block's note from git and
+fails when the docs' differs.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""What one ``AerSimulator.run`` carries: how many parameter rows: one experiment per row of bindings, each running as
-many rows as its circuit has stacked segments (one, and one more after each ``set_statevector``), and which quantities its circuits save. Shared by the
-spies in this process (tests/qiskit/test_job_counts.py) and in the worker processes (``sitecustomize.py`` here)."""
+"""What one ``AerSimulator.run`` carries, read from its arguments: the parameter rows it runs and the quantities its
+circuits save. Shared by the spies in this process (tests/qiskit/test_job_counts.py) and in the worker processes
+(``sitecustomize.py`` here)."""
 
 
 def rows_of_run(circuits, parameter_binds) -> int:
+    """One experiment per row of bindings, each running as many rows as its circuit has stacked segments (one, and
+    one more after each ``set_statevector``)."""
     circuits = circuits if isinstance(circuits, list) else [circuits]
     return sum(
         len(next(iter(b.values()))) * (1 + sum(i.operation.name == "set_statevector" for i in c.data))

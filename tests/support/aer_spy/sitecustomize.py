@@ -1,7 +1,7 @@
 """Counts every ``AerSimulator.run`` of a process started with this folder on ``PYTHONPATH`` (the device's worker
 processes, :mod:`bridge.qiskit.workers`) into the file ``$BRIDGE_TEST_AER_SPY``: one JSON line per run, with the
-parameter rows it carries and the quantities it saves (``aer_run_rows`` here) and the run's thread option. The real method
-still runs. Without that variable, nothing is changed."""
+parameter rows it carries, the quantities it saves (``aer_run_rows`` here) and the run's thread option. The real
+method still runs. Without that variable, nothing is changed."""
 
 import os
 
